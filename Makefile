@@ -1,0 +1,55 @@
+# One entry point for every task. The first target that needs them creates .venv, installs the project
+# and generates the protobuf code, so `make run` and `make test` work on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+PROTOS := $(shell find protos -name '*.proto' | sort)
+ROLE   ?= integrator
+USER_ID ?= dev-user
+
+.PHONY: install proto run test lint typecheck unit trace token clean
+
+install: $(VENV)/.installed gen/.generated
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	# Generated contracts live in gen/, outside the source tree; put it on the venv's path.
+	$(PY) -c 'import pathlib, sysconfig; pathlib.Path(sysconfig.get_paths()["purelib"], "shop_contracts.pth").write_text("$(CURDIR)/gen\n")'
+	touch $@
+
+## Generate Python code and .pyi stubs from protos/ into the git-ignored gen/ package.
+proto: gen/.generated
+
+gen/.generated: $(PROTOS) $(VENV)/.installed
+	rm -rf gen && mkdir -p gen
+	$(PY) -m grpc_tools.protoc -I protos \
+		--plugin=protoc-gen-mypy=$(BIN)/protoc-gen-mypy --plugin=protoc-gen-mypy_grpc=$(BIN)/protoc-gen-mypy_grpc \
+		--python_out=gen --grpc_python_out=gen --mypy_out=gen --mypy_grpc_out=gen $(PROTOS)
+	find gen -type d -exec touch {}/__init__.py \;
+	rm -f gen/__init__.py
+	touch $@
+
+## Start the whole suite on this machine: embedded PostgreSQL, five services, the gateway on :8080.
+run: install
+	$(PY) -m libs.suite
+
+## Lint, type-check and run every test against a real PostgreSQL the harness starts itself.
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+## Print the span tree of a trace from the local span store: make trace [TRACE=<trace id>] (default: latest).
+trace: install
+	$(PY) -m libs.traces $(TRACE)
+
+## Mint a development token: make token ROLE=stock_keeper USER_ID=alice
+token: install
+	@$(PY) -m libs.identity mint --role $(ROLE) --user $(USER_ID)
+
+clean:
+	rm -rf $(VENV) gen var .mypy_cache .ruff_cache .pytest_cache

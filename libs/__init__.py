@@ -1,0 +1,1 @@
+"""The shared kit: one way, used by every service, to do each cross-cutting thing."""

@@ -1,0 +1,129 @@
+"""Configuration from the environment, with defaults that make a local run work out of the box.
+
+Every setting is read here and nowhere else. Names are ``SHOP_<SERVICE>_<SETTING>`` for per-service
+settings and ``SHOP_<SETTING>`` for suite-wide ones; standard OpenTelemetry variables keep their names.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from libs.errors import InvalidArgument
+
+#: The five services and the port each listens on by default (gRPC).
+SERVICE_PORTS: dict[str, int] = {
+    "inventory": 50051,
+    "orders": 50052,
+    "logistics": 50053,
+    "returns": 50054,
+    "payroll": 50055,
+}
+GATEWAY_PORT = 8080
+
+# A development-only key; any deployment sets SHOP_JWT_SECRET. Long enough for HS256 (RFC 7518 §3.2).
+DEV_JWT_SECRET = "dev-only-secret-change-me-in-every-deployment-0123456789"
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name)
+    return default if value is None or value == "" else value
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = _env(name, str(default))
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidArgument.for_field(name, f"must be an integer, got {raw!r}") from None
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = _env(name, str(default))
+    try:
+        return float(raw)
+    except ValueError:
+        raise InvalidArgument.for_field(name, f"must be a number, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """Settings of one gRPC service process."""
+
+    name: str
+    host: str
+    port: int
+    database_url: str
+    grace_seconds: float
+    max_message_bytes: int
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def service_config(name: str) -> ServiceConfig:
+    """Reads the settings of service ``name`` (one of SERVICE_PORTS) from the environment."""
+    if name not in SERVICE_PORTS:
+        raise InvalidArgument.for_field("service", f"unknown service {name!r}")
+    prefix = f"SHOP_{name.upper()}_"
+    return ServiceConfig(
+        name=name,
+        host=_env(prefix + "HOST", "127.0.0.1"),
+        port=_env_int(prefix + "PORT", SERVICE_PORTS[name]),
+        database_url=_env(prefix + "DATABASE_URL", ""),
+        grace_seconds=grace_seconds(),
+        max_message_bytes=max_message_bytes(),
+    )
+
+
+def service_target(name: str) -> str:
+    """The address a client dials to reach service ``name``: ``SHOP_<NAME>_TARGET`` or its local default."""
+    cfg = service_config(name)
+    return _env(f"SHOP_{name.upper()}_TARGET", f"127.0.0.1:{cfg.port}")
+
+
+def gateway_port() -> int:
+    return _env_int("SHOP_GATEWAY_PORT", GATEWAY_PORT)
+
+
+def gateway_host() -> str:
+    return _env("SHOP_GATEWAY_HOST", "127.0.0.1")
+
+
+def grace_seconds() -> float:
+    """How long a stopping process lets calls in flight finish."""
+    return _env_float("SHOP_GRACE_SECONDS", 5.0)
+
+
+def max_message_bytes() -> int:
+    return _env_int("SHOP_MAX_MESSAGE_BYTES", 4 * 1024 * 1024)
+
+
+def jwt_secret() -> str:
+    return _env("SHOP_JWT_SECRET", DEV_JWT_SECRET)
+
+
+def call_timeout_seconds() -> float:
+    """Deadline of an outgoing call when no incoming deadline bounds it."""
+    return _env_float("SHOP_CALL_TIMEOUT_SECONDS", 5.0)
+
+
+def var_dir() -> Path:
+    """Where a local run keeps logs, spans and the embedded database."""
+    return Path(_env("SHOP_VAR_DIR", str(REPO_ROOT / "var")))
+
+
+def span_dir() -> Path:
+    return Path(_env("SHOP_SPAN_DIR", str(var_dir() / "spans")))
+
+
+def otlp_endpoint() -> str:
+    return _env("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+
+
+def log_level() -> str:
+    return _env("SHOP_LOG_LEVEL", "INFO").upper()

@@ -1,0 +1,77 @@
+"""Client channels to the other services: deadlines, retries on UNAVAILABLE only, tracing, identity.
+
+Use ``open_channel(service)`` once per process and ``call(stub.Method, request)`` for every call.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+
+from libs import config, identity, telemetry
+from libs.deadlines import outgoing_timeout
+from libs.grpc_errors import from_rpc_error
+
+# Retries live in the channel's service config, so every stub of the channel gets them; only UNAVAILABLE
+# (the request never reached a server able to act on it) is safe to retry blindly.
+RETRY_SERVICE_CONFIG = json.dumps(
+    {
+        "methodConfig": [
+            {
+                "name": [{}],
+                "retryPolicy": {
+                    "maxAttempts": 4,
+                    "initialBackoff": "0.05s",
+                    "maxBackoff": "1s",
+                    "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["UNAVAILABLE"],
+                },
+            }
+        ]
+    }
+)
+
+R = TypeVar("R")
+
+
+def channel_options() -> list[tuple[str, Any]]:
+    size = config.max_message_bytes()
+    return [
+        ("grpc.service_config", RETRY_SERVICE_CONFIG),
+        ("grpc.enable_retries", 1),
+        ("grpc.max_send_message_length", size),
+        ("grpc.max_receive_message_length", size),
+        ("grpc.keepalive_time_ms", 30_000),
+    ]
+
+
+def open_channel(target: str, *, traced: bool = True) -> grpc.aio.Channel:
+    """A channel to ``target`` (host:port), e.g. ``config.service_target("inventory")``.
+
+    ``traced=False`` is for health probing, which would otherwise flood the trace store.
+    """
+    interceptors = telemetry.grpc_client_interceptors() if traced else None
+    return grpc.aio.insecure_channel(target, options=channel_options(), interceptors=interceptors)
+
+
+async def call(
+    method: Callable[..., Awaitable[R]],
+    request: Any,
+    *,
+    caller: identity.Identity | None = None,
+    max_seconds: float | None = None,
+) -> R:
+    """Calls a unary stub method with a propagated deadline and the caller's identity.
+
+    A failed call raises the DomainError the server meant (details included), so callers handle the same
+    error types whether a rule failed here or downstream. ``caller`` is the identity to forward; by
+    default, the identity of the call being served.
+    """
+    metadata = [(identity.METADATA_KEY, f"Bearer {caller.token}")] if caller else identity.outgoing_metadata()
+    try:
+        return await method(request, timeout=outgoing_timeout(max_seconds), metadata=metadata)
+    except grpc.RpcError as err:
+        raise from_rpc_error(err) from None

@@ -1,0 +1,68 @@
+"""DomainError <-> gRPC status with google.rpc details (ErrorInfo, BadRequest field violations)."""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+
+from libs.errors import DomainError, FieldViolation, error_for_code
+
+ERROR_DOMAIN = "shop-backoffice"
+_DETAILS_KEY = "grpc-status-details-bin"
+
+
+def to_status_proto(error: DomainError) -> status_pb2.Status:
+    """The google.rpc.Status of ``error``: code, message, ErrorInfo and (if any) BadRequest details."""
+    code_value = code_pb2.Code.Value(error.code) if error.code in code_pb2.Code else code_pb2.INTERNAL
+    status = status_pb2.Status(code=code_value, message=error.message)
+    info = error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN, metadata=error.metadata)
+    detail = any_pb2.Any()
+    detail.Pack(info)
+    status.details.append(detail)
+    if error.violations:
+        bad = error_details_pb2.BadRequest(
+            field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+                for v in error.violations
+            ]
+        )
+        detail = any_pb2.Any()
+        detail.Pack(bad)
+        status.details.append(detail)
+    return status
+
+
+def grpc_code(error: DomainError) -> grpc.StatusCode:
+    return getattr(grpc.StatusCode, error.code, grpc.StatusCode.INTERNAL)  # type: ignore[no-any-return]
+
+
+def trailing_metadata(error: DomainError) -> tuple[tuple[str, bytes], ...]:
+    return ((_DETAILS_KEY, to_status_proto(error).SerializeToString()),)
+
+
+def from_rpc_error(err: grpc.RpcError) -> DomainError:
+    """Rebuilds the DomainError a downstream service returned, details included."""
+    code = err.code() if hasattr(err, "code") else grpc.StatusCode.UNKNOWN
+    details = err.details() if hasattr(err, "details") else str(err)
+    code_name = code.name if code is not None else "UNKNOWN"
+    violations: list[FieldViolation] = []
+    reason = ""
+    metadata: dict[str, str] = {}
+    for key, value in (err.trailing_metadata() or ()) if hasattr(err, "trailing_metadata") else ():
+        if key != _DETAILS_KEY or not isinstance(value, bytes):
+            continue
+        status = status_pb2.Status.FromString(value)
+        for detail in status.details:
+            if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+                bad = error_details_pb2.BadRequest()
+                detail.Unpack(bad)
+                violations.extend(FieldViolation(v.field, v.description) for v in bad.field_violations)
+            elif detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+                info = error_details_pb2.ErrorInfo()
+                detail.Unpack(info)
+                reason = info.reason
+                metadata = dict(info.metadata)
+    return error_for_code(
+        code_name, details or code_name, violations=violations, reason=reason, metadata=metadata
+    )

@@ -1,0 +1,1 @@
+"""The suite's deployables: one package per service, plus the gateway."""

@@ -1,0 +1,197 @@
+"""Inventory routes: items and stock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Header, Request
+from pydantic import BaseModel, ConfigDict, Field
+from shop.inventory.v1 import inventory_pb2 as pb
+
+from libs.errors import InvalidArgument
+from libs.grpc_client import call
+from services.gateway.auth import Caller
+from services.gateway.upstreams import Upstreams
+
+router = APIRouter(prefix="/v1/inventory", tags=["inventory"])
+
+SkuKindName = Literal["sellable", "packing_material"]
+_KIND_TO_PB: dict[SkuKindName, pb.SkuKind.ValueType] = {
+    "sellable": pb.SKU_KIND_SELLABLE,
+    "packing_material": pb.SKU_KIND_PACKING_MATERIAL,
+}
+_KIND_FROM_PB: dict[pb.SkuKind.ValueType, SkuKindName] = {value: name for name, value in _KIND_TO_PB.items()}
+
+
+class StrictBody(BaseModel):
+    # Wrong JSON types are refused, not coerced: "5" is not a quantity.
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class RegisterSkuBody(StrictBody):
+    request_id: str | None = Field(
+        default=None, description="Idempotency key; or send an Idempotency-Key header."
+    )
+    sku_code: str
+    style_number: str
+    colour: str = ""
+    size: str = ""
+    name: str
+    category: str
+    barcode: str
+    kind: SkuKindName = "sellable"
+
+
+class SkuOut(BaseModel):
+    sku_code: str
+    style_number: str
+    colour: str
+    size: str
+    name: str
+    category: str
+    barcode: str
+    kind: SkuKindName
+    created_at: datetime
+
+
+class ReceiveStockBody(StrictBody):
+    request_id: str | None = Field(
+        default=None, description="Idempotency key; or send an Idempotency-Key header."
+    )
+    sku_code: str
+    warehouse_code: str = "MAIN"
+    quantity: int = Field(description="Whole units received, at least 1.")
+    note: str = ""
+
+
+class StockLevelOut(BaseModel):
+    sku_code: str
+    warehouse_code: str
+    on_hand: int
+    reserved: int
+    held: int
+    available: int
+    sellable: bool
+
+
+class ReceiveStockOut(BaseModel):
+    movement_id: str
+    level: StockLevelOut
+
+
+class StockLevelsOut(BaseModel):
+    sku_code: str
+    levels: list[StockLevelOut]
+    available: int = Field(description="Available for sale over all sellable warehouses.")
+
+
+def _upstreams(request: Request) -> Upstreams:
+    upstreams: Upstreams = request.app.state.upstreams
+    return upstreams
+
+
+def _request_id(body_value: str | None, header_value: str | None) -> str:
+    value = body_value or header_value
+    if not value:
+        raise InvalidArgument.for_field(
+            "request_id", "is required: send it in the body or an Idempotency-Key header"
+        )
+    return value
+
+
+def _sku_out(sku: pb.Sku) -> SkuOut:
+    return SkuOut(
+        sku_code=sku.sku_code,
+        style_number=sku.style_number,
+        colour=sku.colour,
+        size=sku.size,
+        name=sku.name,
+        category=sku.category,
+        barcode=sku.barcode,
+        kind=_KIND_FROM_PB[sku.kind],
+        created_at=sku.created_at.ToDatetime(tzinfo=UTC),
+    )
+
+
+def _level_out(level: pb.StockLevel) -> StockLevelOut:
+    return StockLevelOut(
+        sku_code=level.sku_code,
+        warehouse_code=level.warehouse_code,
+        on_hand=level.on_hand,
+        reserved=level.reserved,
+        held=level.held,
+        available=level.available,
+        sellable=level.sellable,
+    )
+
+
+@router.post("/skus", status_code=201, response_model=SkuOut)
+async def register_sku(
+    body: RegisterSkuBody,
+    request: Request,
+    caller: Caller,
+    idempotency_key: Annotated[str | None, Header()] = None,
+) -> SkuOut:
+    """Registers a SKU (INV-1). Retrying with the same request id returns the first result."""
+    reply = await call(
+        _upstreams(request).inventory.RegisterSku,
+        pb.RegisterSkuRequest(
+            request_id=_request_id(body.request_id, idempotency_key),
+            sku_code=body.sku_code,
+            style_number=body.style_number,
+            colour=body.colour,
+            size=body.size,
+            name=body.name,
+            category=body.category,
+            barcode=body.barcode,
+            kind=_KIND_TO_PB[body.kind],
+        ),
+        caller=caller,
+    )
+    return _sku_out(reply.sku)
+
+
+@router.get("/skus/{sku_code}", response_model=SkuOut)
+async def get_sku(sku_code: str, request: Request, caller: Caller) -> SkuOut:
+    """One SKU."""
+    reply = await call(
+        _upstreams(request).inventory.GetSku, pb.GetSkuRequest(sku_code=sku_code), caller=caller
+    )
+    return _sku_out(reply.sku)
+
+
+@router.post("/stock-receipts", status_code=201, response_model=ReceiveStockOut)
+async def receive_stock(
+    body: ReceiveStockBody,
+    request: Request,
+    caller: Caller,
+    idempotency_key: Annotated[str | None, Header()] = None,
+) -> ReceiveStockOut:
+    """Books received units of a SKU into a warehouse (stock keepers only, INV-18)."""
+    reply = await call(
+        _upstreams(request).inventory.ReceiveStock,
+        pb.ReceiveStockRequest(
+            request_id=_request_id(body.request_id, idempotency_key),
+            sku_code=body.sku_code,
+            warehouse_code=body.warehouse_code,
+            quantity=body.quantity,
+            note=body.note,
+        ),
+        caller=caller,
+    )
+    return ReceiveStockOut(movement_id=reply.movement_id, level=_level_out(reply.level))
+
+
+@router.get("/skus/{sku_code}/stock", response_model=StockLevelsOut)
+async def get_stock(sku_code: str, request: Request, caller: Caller) -> StockLevelsOut:
+    """Stock of a SKU per warehouse: on hand, reserved, held and available (INV-10)."""
+    reply = await call(
+        _upstreams(request).inventory.GetStockLevels,
+        pb.GetStockLevelsRequest(sku_code=sku_code),
+        caller=caller,
+    )
+    levels = [_level_out(level) for level in reply.levels]
+    return StockLevelsOut(
+        sku_code=sku_code, levels=levels, available=sum(lv.available for lv in levels if lv.sellable)
+    )

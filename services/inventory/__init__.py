@@ -1,0 +1,1 @@
+"""Inventory service: items, places and stock, derived from an append-only movement ledger."""

@@ -1,0 +1,27 @@
+"""``python -m services.inventory [serve [--migrate] | migrate]``"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import grpc
+from shop.inventory.v1 import inventory_pb2_grpc
+
+from libs.db import Database
+from libs.service_main import Register, main
+from services.inventory.api.servicer import SERVICE_NAME, InventoryServicer
+
+MIGRATIONS = Path(__file__).parent / "store" / "migrations"
+
+
+def build(database: Database) -> Register:
+    def register(server: grpc.aio.Server) -> Sequence[str]:
+        inventory_pb2_grpc.add_InventoryServiceServicer_to_server(InventoryServicer(database), server)
+        return [SERVICE_NAME]
+
+    return register
+
+
+if __name__ == "__main__":
+    main("inventory", migrations_dir=MIGRATIONS, build=build)

@@ -1,0 +1,1 @@
+"""The inventory database: tables, queries and migrations of this service only."""

@@ -1,0 +1,105 @@
+"""Queries on items and places."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from libs.errors import AlreadyExists, NotFound
+from services.inventory.domain.skus import Sku, SkuKind
+from services.inventory.store.tables import skus, warehouses
+
+
+def _sku(row: sa.Row[tuple[object, ...]]) -> tuple[Sku, datetime]:
+    m = row._mapping
+    return (
+        Sku(
+            sku_code=m["sku_code"],
+            style_number=m["style_number"],
+            colour=m["colour"],
+            size=m["size"],
+            name=m["name"],
+            category=m["category"],
+            barcode=m["barcode"],
+            kind=SkuKind(m["kind"]),
+        ),
+        m["created_at"],
+    )
+
+
+async def add_sku(conn: AsyncConnection, sku: Sku, *, actor: str) -> datetime:
+    """Inserts ``sku``; ALREADY_EXISTS names the field that collides. Returns its creation time."""
+    inserted = await conn.execute(
+        insert(skus)
+        .values(
+            sku_code=sku.sku_code,
+            style_number=sku.style_number,
+            colour=sku.colour,
+            size=sku.size,
+            name=sku.name,
+            category=sku.category,
+            barcode=sku.barcode,
+            kind=sku.kind.value,
+            created_by=actor,
+        )
+        .on_conflict_do_nothing()
+        .returning(skus.c.created_at)
+    )
+    created_at: datetime | None = inserted.scalar_one_or_none()
+    if created_at is not None:
+        return created_at
+    # Say which uniqueness rule the SKU broke.
+    clashes = (
+        await conn.execute(
+            sa.select(skus.c.sku_code, skus.c.barcode, skus.c.style_number, skus.c.colour, skus.c.size).where(
+                sa.or_(
+                    skus.c.sku_code == sku.sku_code,
+                    skus.c.barcode == sku.barcode,
+                    sa.and_(
+                        skus.c.style_number == sku.style_number,
+                        skus.c.colour == sku.colour,
+                        skus.c.size == sku.size,
+                    ),
+                )
+            )
+        )
+    ).all()
+    for row in clashes:
+        if row.sku_code == sku.sku_code:
+            raise AlreadyExists.for_field("sku_code", f"SKU {sku.sku_code} is already registered")
+        if row.barcode == sku.barcode:
+            raise AlreadyExists.for_field("barcode", f"barcode is already used by SKU {row.sku_code}")
+    raise AlreadyExists.for_field(
+        "style_number",
+        f"style/colour/size is already registered as SKU {clashes[0].sku_code if clashes else '?'}",
+    )
+
+
+async def get_sku(conn: AsyncConnection, sku_code: str) -> tuple[Sku, datetime]:
+    row = (await conn.execute(sa.select(skus).where(skus.c.sku_code == sku_code))).first()
+    if row is None:
+        raise NotFound.for_field("sku_code", f"unknown SKU {sku_code!r}", reason="SKU_NOT_FOUND")
+    return _sku(row)
+
+
+async def sku_exists(conn: AsyncConnection, sku_code: str) -> bool:
+    return (
+        await conn.execute(sa.select(skus.c.sku_code).where(skus.c.sku_code == sku_code))
+    ).first() is not None
+
+
+async def warehouse_sellable(conn: AsyncConnection, warehouse_code: str) -> bool:
+    """Whether stock in ``warehouse_code`` may be sold; NOT_FOUND names the field when unknown."""
+    sellable = (
+        await conn.execute(
+            sa.select(warehouses.c.sellable).where(warehouses.c.warehouse_code == warehouse_code)
+        )
+    ).scalar_one_or_none()
+    if sellable is None:
+        raise NotFound.for_field(
+            "warehouse_code", f"unknown warehouse {warehouse_code!r}", reason="WAREHOUSE_NOT_FOUND"
+        )
+    return bool(sellable)

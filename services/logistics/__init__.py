@@ -1,0 +1,1 @@
+"""Logistics service: waves, pick lists, verification, packing and dispatch (LOG-*)."""

@@ -1,0 +1,1 @@
+"""The logistics database: tables, queries and migrations of this service only."""

@@ -1,0 +1,1 @@
+"""Orders service: channel intake, review, the order state machine and net sales (ORD-*)."""

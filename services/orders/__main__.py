@@ -1,0 +1,31 @@
+"""``python -m services.orders [serve [--migrate] | migrate]``
+
+The service owns its database and serves health and reflection; its contract (OrdersService in
+protos/shop/orders/v1) is published through reflection, and its RPCs answer UNIMPLEMENTED until the
+service's first business slice implements them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import grpc
+from shop.orders.v1 import orders_pb2
+
+from libs.db import Database
+from libs.service_main import Register, main
+
+MIGRATIONS = Path(__file__).parent / "store" / "migrations"
+CONTRACT = orders_pb2.DESCRIPTOR.services_by_name["OrdersService"].full_name
+
+
+def build(database: Database) -> Register:
+    def register(server: grpc.aio.Server) -> Sequence[str]:
+        return []
+
+    return register
+
+
+if __name__ == "__main__":
+    main("orders", migrations_dir=MIGRATIONS, build=build, contracts=[CONTRACT])

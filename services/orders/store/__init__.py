@@ -1,0 +1,1 @@
+"""The orders database: tables, queries and migrations of this service only."""

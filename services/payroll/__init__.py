@@ -1,0 +1,1 @@
+"""Payroll service: payslips from net sales and attendance (PAY-*)."""

@@ -1,0 +1,1 @@
+"""The payroll database: tables, queries and migrations of this service only."""

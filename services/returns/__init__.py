@@ -1,0 +1,1 @@
+"""Returns service: return receipt, inspection, restocking and refunds (RET-*)."""

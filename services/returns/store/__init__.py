@@ -1,0 +1,1 @@
+"""The returns database: tables, queries and migrations of this service only."""
