@@ -14,7 +14,10 @@ _DETAILS_KEY = "grpc-status-details-bin"
 
 def to_status_proto(error: DomainError) -> status_pb2.Status:
     """The google.rpc.Status of ``error``: code, message, ErrorInfo and (if any) BadRequest details."""
-    code_value = code_pb2.Code.Value(error.code) if error.code in code_pb2.Code else code_pb2.INTERNAL
+    try:
+        code_value = code_pb2.Code.Value(error.code)
+    except ValueError:
+        code_value = code_pb2.INTERNAL
     status = status_pb2.Status(code=code_value, message=error.message)
     info = error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN, metadata=error.metadata)
     detail = any_pb2.Any()

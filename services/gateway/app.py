@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from opentelemetry import trace
 
 from libs.errors import DomainError
 from services.gateway.problems import handle_domain_error, handle_validation_error
@@ -31,6 +32,18 @@ def create_app() -> FastAPI:
         "Every route but /healthz and /livez needs `Authorization: Bearer <token>`.",
         lifespan=lifespan,
     )
+
+    @app.middleware("http")
+    async def trace_id_header(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        """Every response names its trace, so an integrator can hand SREs the id of a failed call."""
+        response = await call_next(request)
+        ctx = trace.get_current_span().get_span_context()
+        if ctx.is_valid:
+            response.headers["X-Trace-Id"] = format(ctx.trace_id, "032x")
+        return response
+
     app.add_exception_handler(DomainError, handle_domain_error)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.include_router(health.router)

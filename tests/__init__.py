@@ -1,0 +1,1 @@
+"""Cross-service integration, end-to-end and unit tests of the suite."""

@@ -1,0 +1,1 @@
+"""End-to-end tests: the whole suite as real processes, driven over HTTP."""

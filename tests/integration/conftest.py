@@ -1,0 +1,42 @@
+"""An inventory gRPC server in this process, on a free port, over its own migrated database."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import grpc
+import pytest
+from shop.inventory.v1 import inventory_pb2_grpc
+
+from libs import config
+from libs.db import Database
+from libs.grpc_client import open_channel
+from libs.grpc_server import GrpcServer
+from services.inventory.__main__ import build
+
+
+@dataclass
+class RunningService:
+    server: GrpcServer
+    channel: grpc.aio.Channel
+    target: str
+    database: Database
+
+
+@pytest.fixture
+async def inventory(inventory_db: Database) -> AsyncIterator[RunningService]:
+    server = GrpcServer(config.service_config("inventory"), build(inventory_db))
+    port = await server.start("127.0.0.1:0")
+    target = f"127.0.0.1:{port}"
+    channel = open_channel(target)
+    try:
+        yield RunningService(server, channel, target, inventory_db)
+    finally:
+        await channel.close()
+        await server.stop(0)
+
+
+@pytest.fixture
+def inventory_stub(inventory: RunningService) -> inventory_pb2_grpc.InventoryServiceStub:
+    return inventory_pb2_grpc.InventoryServiceStub(inventory.channel)
