@@ -7,6 +7,7 @@ are root). It listens on a Unix socket inside its data folder only, so it never 
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,10 @@ class EmbeddedPostgres:
     """A PostgreSQL server in ``data_dir``; ``stop()`` shuts it down and deletes the folder."""
 
     def __init__(self, data_dir: Path) -> None:
-        from pgserver.postgres_server import get_server
+        with warnings.catch_warnings():
+            # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, containers); its /tmp fallback is fine.
+            warnings.simplefilter("ignore")
+            from pgserver.postgres_server import get_server
 
         data_dir.parent.mkdir(parents=True, exist_ok=True)
         self.data_dir = data_dir
