@@ -49,6 +49,13 @@ def _env_float(name: str, default: float) -> float:
         raise InvalidArgument.for_field(name, f"must be a number, got {raw!r}") from None
 
 
+def _env_port(name: str, default: int) -> int:
+    port = _env_int(name, default)
+    if not 0 <= port <= 65535:
+        raise InvalidArgument.for_field(name, f"must be a TCP port (0-65535), got {port}")
+    return port
+
+
 @dataclass(frozen=True)
 class ServiceConfig:
     """Settings of one gRPC service process."""
@@ -73,7 +80,7 @@ def service_config(name: str) -> ServiceConfig:
     return ServiceConfig(
         name=name,
         host=_env(prefix + "HOST", "127.0.0.1"),
-        port=_env_int(prefix + "PORT", SERVICE_PORTS[name]),
+        port=_env_port(prefix + "PORT", SERVICE_PORTS[name]),
         database_url=_env(prefix + "DATABASE_URL", ""),
         grace_seconds=grace_seconds(),
         max_message_bytes=max_message_bytes(),
@@ -87,7 +94,7 @@ def service_target(name: str) -> str:
 
 
 def gateway_port() -> int:
-    return _env_int("SHOP_GATEWAY_PORT", GATEWAY_PORT)
+    return _env_port("SHOP_GATEWAY_PORT", GATEWAY_PORT)
 
 
 def gateway_host() -> str:

@@ -143,7 +143,10 @@ def error_for_code(code: str, message: str, **kwargs: object) -> DomainError:
     cls = ERROR_TYPES.get(code, Internal)
     err = cls(message, **kwargs)  # type: ignore[arg-type]
     if cls is Internal and code != "INTERNAL":
+        # Keep the code the peer sent (UNIMPLEMENTED, CANCELLED...), and let the reason default to it too.
         err.code = code
+        if not kwargs.get("reason"):
+            err.reason = code
     return err
 
 

@@ -78,7 +78,8 @@ async def record_once(conn: AsyncConnection, inbox: sa.Table, event_id: uuid.UUI
 
 def backoff(attempts: int, *, base: float = 0.5, cap: float = 300.0) -> timedelta:
     """Delay before retry number ``attempts`` (1-based): doubling from ``base`` up to ``cap`` seconds."""
-    return timedelta(seconds=min(cap, base * (2 ** max(0, attempts - 1))))
+    # The exponent is bounded so that an event failing for days never overflows the float arithmetic.
+    return timedelta(seconds=min(cap, base * (2 ** min(max(0, attempts - 1), 60))))
 
 
 Deliver = Callable[[OutboxEvent], Awaitable[None]]

@@ -90,7 +90,8 @@ def read_spans(folder: Path) -> Iterator[StoredSpan]:
     if not folder.is_dir():
         return
     for path in sorted(folder.glob("*.jsonl")):
-        with path.open(encoding="utf-8") as fh:
+        # errors="replace": a write cut inside a multi-byte character leaves an invalid line, skipped below.
+        with path.open(encoding="utf-8", errors="replace") as fh:
             for line in fh:
                 try:
                     record = json.loads(line)

@@ -81,7 +81,7 @@ def service_edges(tree: TraceTree) -> set[tuple[str, str]]:
                 edges.add((node.span.service, child.span.service))
             visit(child)
 
-    for root in tree.roots:
+    for root in [*tree.roots, *tree.orphans]:
         visit(root)
     return edges
 

@@ -1,0 +1,1 @@
+"""Unit tests: pure rules and helpers, no database and no network server."""
