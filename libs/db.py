@@ -15,7 +15,10 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy.engine import make_url
 
-from libs.errors import InvalidArgument
+from libs.errors import Aborted, InvalidArgument
+
+# serialization_failure, deadlock_detected
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
 
 # Constraint names that migrations can refer to and that stay the same on every database.
 NAMING_CONVENTION = {
@@ -56,9 +59,19 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[sa_async.AsyncConnection]:
-        """A connection inside a transaction: committed on success, rolled back on any error."""
-        async with self.engine.begin() as conn:
-            yield conn
+        """A connection inside a transaction: committed on success, rolled back on any error.
+
+        A deadlock or serialization failure becomes Aborted: nothing was written and a retry is safe.
+        """
+        try:
+            async with self.engine.begin() as conn:
+                yield conn
+        except sa.exc.OperationalError as exc:
+            if getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES:
+                raise Aborted(
+                    "concurrent update conflict; retry the request", reason="CONCURRENCY_CONFLICT"
+                ) from exc
+            raise
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[sa_async.AsyncConnection]:

@@ -16,6 +16,7 @@ from google.protobuf.message import Message
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from libs.db import Database
 from libs.errors import AlreadyExists, InvalidArgument
 
 M = TypeVar("M", bound=Message)
@@ -76,3 +77,27 @@ async def once(
             "request_id", "was already used for a different request", reason="IDEMPOTENCY_KEY_REUSED"
         )
     return response_type.FromString(row.response)
+
+
+async def transact_once(
+    database: Database,
+    table: sa.Table,
+    *,
+    operation: str,
+    request_id: str,
+    request: Message,
+    response_type: type[M],
+    perform: Callable[[AsyncConnection], Awaitable[M]],
+) -> M:
+    """``once`` in a transaction of its own: the usual shape of a mutating RPC."""
+    check_request_id(request_id)
+    async with database.transaction() as conn:
+        return await once(
+            conn,
+            table,
+            operation=operation,
+            request_id=request_id,
+            request=request,
+            response_type=response_type,
+            perform=lambda: perform(conn),
+        )

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -21,15 +22,24 @@ log = logging.getLogger(__name__)
 Register = Callable[[grpc.aio.Server], Sequence[str]]
 #: Builds the function that adds a service's servicers to a server, given its database.
 Build = Callable[[Database], Register]
+#: A background loop: runs until the event is set (outbox relays, sweepers, schedulers).
+Worker = Callable[[Database, asyncio.Event], Coroutine[Any, Any, None]]
 
 
-async def serve(cfg: ServiceConfig, build: Build, *, contracts: Sequence[str] = ()) -> None:
-    """Serves until SIGTERM/SIGINT, then drains, closes the database pool and flushes spans."""
+async def serve(
+    cfg: ServiceConfig, build: Build, *, contracts: Sequence[str] = (), workers: Sequence[Worker] = ()
+) -> None:
+    """Serves until SIGTERM/SIGINT with the service's workers beside it, then stops the workers, drains
+    calls in flight and closes the database pool."""
     database = Database(cfg.database_url)
     server = GrpcServer(cfg, build(database), contracts=contracts)
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(worker(database, stop)) for worker in workers]
     try:
         await server.serve_until_signalled()
     finally:
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await database.dispose()
 
 
@@ -39,6 +49,7 @@ def main(
     migrations_dir: Path,
     build: Build,
     contracts: Sequence[str] = (),
+    workers: Sequence[Worker] = (),
     argv: list[str] | None = None,
 ) -> None:
     """Runs the service's command line. ``contracts`` are service names published through reflection
@@ -59,6 +70,6 @@ def main(
             return
     setup_telemetry(name)
     try:
-        asyncio.run(serve(cfg, build, contracts=contracts))
+        asyncio.run(serve(cfg, build, contracts=contracts, workers=workers))
     finally:
         shutdown_telemetry()

@@ -155,7 +155,7 @@ async def test_receive_stock_raises_on_hand_and_ledger_matches_inv_14(inventory_
     )
     assert [(lv.warehouse_code, lv.on_hand, lv.available) for lv in levels.levels] == [("MAIN", 42, 42)]
     async with inventory.database.connection() as conn:
-        ledger = (await conn.execute(sa.select(sa.func.sum(stock_movements.c.quantity)))).scalar_one()
+        ledger = (await conn.execute(sa.select(sa.func.sum(stock_movements.c.on_hand_delta)))).scalar_one()
     assert ledger == 42
 
 
@@ -181,7 +181,7 @@ async def test_receive_stock_replay_books_once(inventory_stub, inventory):
     replies = await asyncio.gather(
         *(inventory_stub.ReceiveStock(request, metadata=KEEPER) for _ in range(20))
     )
-    assert len({r.movement_id for r in replies}) == 1
+    assert len({r.lot.lot_id for r in replies}) == 1
     assert all(r.level.on_hand == 7 for r in replies)
     assert await count(inventory.database, stock_movements) == 1
 

@@ -63,6 +63,7 @@ class ReceiveStockBody(StrictBody):
     warehouse_code: str = "MAIN"
     quantity: int = Field(description="Whole units received, at least 1.")
     note: str = ""
+    bin_code: str = Field(default="", description="Bin to put the units in; empty: the receiving area.")
 
 
 class StockLevelOut(BaseModel):
@@ -75,8 +76,18 @@ class StockLevelOut(BaseModel):
     sellable: bool
 
 
+class LotOut(BaseModel):
+    lot_id: str
+    label_id: str = Field(description="The barcode label printed for the lot.")
+    sku_code: str
+    warehouse_code: str
+    bin_code: str = Field(description="Empty while the units wait in the receiving area.")
+    received_at: datetime
+    on_hand: int
+
+
 class ReceiveStockOut(BaseModel):
-    movement_id: str
+    lot: LotOut
     level: StockLevelOut
 
 
@@ -111,6 +122,18 @@ def _sku_out(sku: pb.Sku) -> SkuOut:
         barcode=sku.barcode,
         kind=_KIND_FROM_PB[sku.kind],
         created_at=sku.created_at.ToDatetime(tzinfo=UTC),
+    )
+
+
+def _lot_out(lot: pb.LotStock) -> LotOut:
+    return LotOut(
+        lot_id=lot.lot_id,
+        label_id=lot.label_id,
+        sku_code=lot.sku_code,
+        warehouse_code=lot.warehouse_code,
+        bin_code=lot.bin_code,
+        received_at=lot.received_at.ToDatetime(tzinfo=UTC),
+        on_hand=lot.on_hand,
     )
 
 
@@ -177,10 +200,11 @@ async def receive_stock(
             warehouse_code=body.warehouse_code,
             quantity=body.quantity,
             note=body.note,
+            bin_code=body.bin_code,
         ),
         caller=caller,
     )
-    return ReceiveStockOut(movement_id=reply.movement_id, level=_level_out(reply.level))
+    return ReceiveStockOut(lot=_lot_out(reply.lot), level=_level_out(reply.level))
 
 
 @router.get("/skus/{sku_code}/stock", response_model=StockLevelsOut)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import uuid
 from dataclasses import dataclass
 
 from libs.errors import Violations
@@ -16,6 +17,38 @@ class MovementKind(enum.Enum):
     """Why stock moved. The ledger is append-only; corrections are new movements."""
 
     RECEIPT = "receipt"
+    PUT_AWAY = "put_away"
+    RESERVATION = "reservation"
+    RELEASE = "release"
+    ISSUE = "issue"
+    HOLD = "hold"
+    HOLD_RELEASE = "hold_release"
+    HOLD_EXPIRY = "hold_expiry"
+    TRANSFER_OUT = "transfer_out"
+    TRANSFER_IN = "transfer_in"
+    ADJUSTMENT = "adjustment"
+    SCRAP = "scrap"
+    RETURN_TO_SUPPLIER = "return_to_supplier"
+    CUSTOMER_RETURN = "customer_return"
+
+
+@dataclass(frozen=True)
+class Movement:
+    """One ledger row. Balances are the sums of these deltas: on-hand per SKU, warehouse, lot and bin;
+    reserved and held per SKU and warehouse (INV-14). ``lot_id`` is None for movements that change no
+    units on a shelf (reservations, holds)."""
+
+    kind: MovementKind
+    sku_code: str
+    warehouse_code: str
+    lot_id: uuid.UUID | None = None
+    bin_code: str = ""
+    on_hand_delta: int = 0
+    reserved_delta: int = 0
+    held_delta: int = 0
+    document_type: str = ""
+    document_id: str = ""
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -45,15 +78,45 @@ class StockIn:
     warehouse_code: str
     quantity: int
     note: str
+    bin_code: str = ""
 
 
-def stock_in(*, sku_code: str, warehouse_code: str, quantity: int, note: str) -> StockIn:
+def _require_quantity(v: Violations, quantity: int, field: str = "quantity") -> None:
+    v.require(quantity >= 1, field, "must be a whole number of at least 1")
+    v.require(quantity <= MAX_MOVEMENT_QUANTITY, field, f"must be at most {MAX_MOVEMENT_QUANTITY}")
+
+
+def stock_in(*, sku_code: str, warehouse_code: str, quantity: int, note: str, bin_code: str = "") -> StockIn:
     """Validates a receipt of ``quantity`` whole units; InvalidArgument names every offending field."""
     v = Violations()
     v.require(bool(sku_code.strip()), "sku_code", "is required")
     v.require(bool(warehouse_code.strip()), "warehouse_code", "is required")
-    v.require(quantity >= 1, "quantity", "must be a whole number of at least 1")
-    v.require(quantity <= MAX_MOVEMENT_QUANTITY, "quantity", f"must be at most {MAX_MOVEMENT_QUANTITY}")
+    _require_quantity(v, quantity)
     v.require(len(note) <= MAX_NOTE, "note", f"must be at most {MAX_NOTE} characters")
     v.raise_if_any()
-    return StockIn(sku_code.strip(), warehouse_code.strip(), quantity, note.strip())
+    return StockIn(sku_code.strip(), warehouse_code.strip(), quantity, note.strip(), bin_code.strip().upper())
+
+
+@dataclass(frozen=True)
+class PutAway:
+    warehouse_code: str
+    from_bin_code: str
+    to_bin_code: str
+    quantity: int
+
+
+def put_away(*, warehouse_code: str, from_bin_code: str, to_bin_code: str, quantity: int) -> PutAway:
+    """Validates moving units of a lot into a bin (INV-6); the receiving area is bin ""."""
+    v = Violations()
+    v.require(bool(warehouse_code.strip()), "warehouse_code", "is required")
+    v.require(bool(to_bin_code.strip()), "to_bin_code", "is required")
+    v.require(
+        from_bin_code.strip().upper() != to_bin_code.strip().upper(),
+        "to_bin_code",
+        "must differ from from_bin_code",
+    )
+    _require_quantity(v, quantity)
+    v.raise_if_any()
+    return PutAway(
+        warehouse_code.strip(), from_bin_code.strip().upper(), to_bin_code.strip().upper(), quantity
+    )

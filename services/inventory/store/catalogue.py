@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -9,8 +10,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.errors import AlreadyExists, NotFound
+from services.inventory.domain.places import Bin, Warehouse
 from services.inventory.domain.skus import Sku, SkuKind
-from services.inventory.store.tables import skus, warehouses
+from services.inventory.store.tables import bins, lots, skus, warehouses
 
 
 def _sku(row: sa.Row[tuple[object, ...]]) -> tuple[Sku, datetime]:
@@ -103,3 +105,70 @@ async def warehouse_sellable(conn: AsyncConnection, warehouse_code: str) -> bool
             "warehouse_code", f"unknown warehouse {warehouse_code!r}", reason="WAREHOUSE_NOT_FOUND"
         )
     return bool(sellable)
+
+
+async def add_warehouse(conn: AsyncConnection, warehouse: Warehouse) -> None:
+    inserted = await conn.execute(
+        insert(warehouses)
+        .values(warehouse_code=warehouse.warehouse_code, name=warehouse.name, sellable=warehouse.sellable)
+        .on_conflict_do_nothing()
+        .returning(warehouses.c.warehouse_code)
+    )
+    if inserted.first() is None:
+        raise AlreadyExists.for_field(
+            "warehouse_code", f"warehouse {warehouse.warehouse_code} already exists"
+        )
+
+
+async def list_warehouses(conn: AsyncConnection) -> list[Warehouse]:
+    rows = (await conn.execute(sa.select(warehouses).order_by(warehouses.c.warehouse_code))).all()
+    return [Warehouse(r.warehouse_code, r.name, r.sellable) for r in rows]
+
+
+async def add_bin(conn: AsyncConnection, bin_: Bin) -> None:
+    await warehouse_sellable(conn, bin_.warehouse_code)
+    inserted = await conn.execute(
+        insert(bins)
+        .values(warehouse_code=bin_.warehouse_code, bin_code=bin_.bin_code, description=bin_.description)
+        .on_conflict_do_nothing()
+        .returning(bins.c.bin_code)
+    )
+    if inserted.first() is None:
+        raise AlreadyExists.for_field(
+            "bin_code", f"bin {bin_.bin_code} already exists in {bin_.warehouse_code}"
+        )
+
+
+async def list_bins(conn: AsyncConnection, warehouse_code: str) -> list[Bin]:
+    rows = (
+        await conn.execute(
+            sa.select(bins).where(bins.c.warehouse_code == warehouse_code).order_by(bins.c.bin_code)
+        )
+    ).all()
+    return [Bin(r.warehouse_code, r.bin_code, r.description) for r in rows]
+
+
+async def require_bin(
+    conn: AsyncConnection, warehouse_code: str, bin_code: str, *, field: str = "bin_code"
+) -> None:
+    await warehouse_sellable(conn, warehouse_code)
+    found = (
+        await conn.execute(
+            sa.select(bins.c.bin_code).where(
+                bins.c.warehouse_code == warehouse_code, bins.c.bin_code == bin_code
+            )
+        )
+    ).first()
+    if found is None:
+        raise NotFound.for_field(
+            field, f"no bin {bin_code!r} in warehouse {warehouse_code}", reason="BIN_NOT_FOUND"
+        )
+
+
+async def sku_of_lot(conn: AsyncConnection, lot_id: uuid.UUID) -> str:
+    sku_code = (
+        await conn.execute(sa.select(lots.c.sku_code).where(lots.c.lot_id == lot_id))
+    ).scalar_one_or_none()
+    if sku_code is None:
+        raise NotFound.for_field("lot_id", f"no lot {lot_id}", reason="LOT_NOT_FOUND")
+    return str(sku_code)

@@ -1,53 +1,207 @@
-"""The stock ledger: movements appended and balances kept in the same transaction."""
+"""The stock ledger: movements are appended and balances updated in the same transaction.
+
+Every change goes through ``post``: it locks the touched stock levels in (SKU, warehouse) order — the one
+lock order of the service, so concurrent documents never deadlock on them — applies each balance change
+as a guarded UPDATE that cannot take on-hand, reserved, held or available below zero (INV-10), and
+appends the movements. A guard that fails raises FAILED_PRECONDITION and the transaction writes nothing.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.inventory.domain.stock import MovementKind, StockLevel
-from services.inventory.store.tables import stock_levels, stock_movements, warehouses
+from libs.errors import FailedPrecondition
+from services.inventory.domain.lots import LotStock
+from services.inventory.domain.stock import Movement, StockLevel
+from services.inventory.store.tables import lot_stock, lots, stock_levels, stock_movements, warehouses
 
 
-async def book_in(
+async def lock_levels(conn: AsyncConnection, keys: Sequence[tuple[str, str]]) -> None:
+    """Locks the stock levels of (sku, warehouse) pairs in sorted order, creating missing rows first."""
+    ordered = sorted(set(keys))
+    if not ordered:
+        return
+    await conn.execute(
+        insert(stock_levels)
+        .values([{"sku_code": s, "warehouse_code": w} for s, w in ordered])
+        .on_conflict_do_nothing()
+    )
+    condition = sa.tuple_(stock_levels.c.sku_code, stock_levels.c.warehouse_code).in_(ordered)
+    await conn.execute(
+        sa.select(stock_levels.c.sku_code)
+        .where(condition)
+        .order_by(stock_levels.c.sku_code, stock_levels.c.warehouse_code)
+        .with_for_update()
+    )
+
+
+async def post(
+    conn: AsyncConnection, movements: Sequence[Movement], *, actor: str, field: str = "quantity"
+) -> dict[tuple[str, str], StockLevel]:
+    """Appends ``movements`` and applies them to the balances; returns the new levels they touched.
+
+    A change that would take a balance below zero raises FailedPrecondition naming ``field``.
+    """
+    level_deltas: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    lot_deltas: dict[tuple[uuid.UUID, str, str], int] = defaultdict(int)
+    for m in movements:
+        d = level_deltas[(m.sku_code, m.warehouse_code)]
+        d[0] += m.on_hand_delta
+        d[1] += m.reserved_delta
+        d[2] += m.held_delta
+        if m.lot_id is not None and m.on_hand_delta:
+            lot_deltas[(m.lot_id, m.warehouse_code, m.bin_code)] += m.on_hand_delta
+    await lock_levels(conn, list(level_deltas))
+
+    levels: dict[tuple[str, str], StockLevel] = {}
+    for (sku_code, warehouse_code), (d_on, d_res, d_held) in sorted(level_deltas.items()):
+        new_on, new_res, new_held = (
+            stock_levels.c.on_hand + d_on,
+            stock_levels.c.reserved + d_res,
+            stock_levels.c.held + d_held,
+        )
+        row = (
+            await conn.execute(
+                stock_levels.update()
+                .where(
+                    stock_levels.c.sku_code == sku_code,
+                    stock_levels.c.warehouse_code == warehouse_code,
+                    new_on >= 0,
+                    new_res >= 0,
+                    new_held >= 0,
+                    new_on - new_res - new_held >= 0,
+                )
+                .values(on_hand=new_on, reserved=new_res, held=new_held, updated_at=sa.func.now())
+                .returning(stock_levels.c.on_hand, stock_levels.c.reserved, stock_levels.c.held)
+            )
+        ).first()
+        if row is None:
+            current = await level_of(conn, sku_code, warehouse_code)
+            raise FailedPrecondition.for_field(
+                field,
+                f"not enough stock of {sku_code} in {warehouse_code}: available {current.available}, "
+                f"on hand {current.on_hand}, reserved {current.reserved}, held {current.held}",
+                reason="INSUFFICIENT_STOCK",
+            )
+        sellable = await _sellable(conn, warehouse_code)
+        levels[(sku_code, warehouse_code)] = StockLevel(
+            sku_code, warehouse_code, row.on_hand, row.reserved, row.held, sellable
+        )
+
+    for (lot_id, warehouse_code, bin_code), delta in sorted(
+        lot_deltas.items(), key=lambda kv: (str(kv[0][0]), kv[0][1], kv[0][2])
+    ):
+        if delta == 0:
+            continue
+        if delta > 0:
+            await conn.execute(
+                insert(lot_stock)
+                .values(lot_id=lot_id, warehouse_code=warehouse_code, bin_code=bin_code, on_hand=delta)
+                .on_conflict_do_update(
+                    index_elements=[lot_stock.c.lot_id, lot_stock.c.warehouse_code, lot_stock.c.bin_code],
+                    set_={"on_hand": lot_stock.c.on_hand + delta},
+                )
+            )
+            continue
+        taken = await conn.execute(
+            lot_stock.update()
+            .where(
+                lot_stock.c.lot_id == lot_id,
+                lot_stock.c.warehouse_code == warehouse_code,
+                lot_stock.c.bin_code == bin_code,
+                lot_stock.c.on_hand + delta >= 0,
+            )
+            .values(on_hand=lot_stock.c.on_hand + delta)
+            .returning(lot_stock.c.on_hand)
+        )
+        if taken.first() is None:
+            where = f"bin {bin_code}" if bin_code else "the receiving area"
+            raise FailedPrecondition.for_field(
+                field,
+                f"lot {lot_id} holds fewer than {-delta} units in {where}",
+                reason="INSUFFICIENT_LOT_STOCK",
+            )
+
+    await conn.execute(
+        stock_movements.insert(),
+        [
+            {
+                "kind": m.kind.value,
+                "sku_code": m.sku_code,
+                "warehouse_code": m.warehouse_code,
+                "lot_id": m.lot_id,
+                "bin_code": m.bin_code,
+                "on_hand_delta": m.on_hand_delta,
+                "reserved_delta": m.reserved_delta,
+                "held_delta": m.held_delta,
+                "document_type": m.document_type,
+                "document_id": m.document_id,
+                "note": m.note,
+                "actor": actor,
+            }
+            for m in movements
+        ],
+    )
+    return levels
+
+
+async def _sellable(conn: AsyncConnection, warehouse_code: str) -> bool:
+    value = (
+        await conn.execute(
+            sa.select(warehouses.c.sellable).where(warehouses.c.warehouse_code == warehouse_code)
+        )
+    ).scalar_one()
+    return bool(value)
+
+
+async def new_lot(
     conn: AsyncConnection,
     *,
+    lot_id: uuid.UUID,
+    label_id: str,
     sku_code: str,
-    warehouse_code: str,
     quantity: int,
-    kind: MovementKind,
-    note: str,
-    actor: str,
-    sellable: bool,
-) -> tuple[uuid.UUID, StockLevel]:
-    """Appends a positive movement and raises on-hand by ``quantity``; returns the movement id and new level."""
-    movement_id = uuid.uuid4()
+    document_type: str,
+    document_id: str,
+) -> None:
     await conn.execute(
-        stock_movements.insert().values(
-            movement_id=movement_id,
+        lots.insert().values(
+            lot_id=lot_id,
+            label_id=label_id,
             sku_code=sku_code,
-            warehouse_code=warehouse_code,
-            kind=kind.value,
-            quantity=quantity,
-            note=note,
-            actor=actor,
+            quantity_received=quantity,
+            document_type=document_type,
+            document_id=document_id,
         )
     )
+
+
+async def level_of(conn: AsyncConnection, sku_code: str, warehouse_code: str) -> StockLevel:
     row = (
         await conn.execute(
-            insert(stock_levels)
-            .values(sku_code=sku_code, warehouse_code=warehouse_code, on_hand=quantity)
-            .on_conflict_do_update(
-                index_elements=[stock_levels.c.sku_code, stock_levels.c.warehouse_code],
-                set_={"on_hand": stock_levels.c.on_hand + quantity, "updated_at": sa.func.now()},
+            sa.select(
+                stock_levels.c.on_hand, stock_levels.c.reserved, stock_levels.c.held, warehouses.c.sellable
             )
-            .returning(stock_levels.c.on_hand, stock_levels.c.reserved, stock_levels.c.held)
+            .select_from(warehouses)
+            .outerjoin(
+                stock_levels,
+                sa.and_(
+                    stock_levels.c.warehouse_code == warehouses.c.warehouse_code,
+                    stock_levels.c.sku_code == sku_code,
+                ),
+            )
+            .where(warehouses.c.warehouse_code == warehouse_code)
         )
     ).one()
-    return movement_id, StockLevel(sku_code, warehouse_code, row.on_hand, row.reserved, row.held, sellable)
+    return StockLevel(
+        sku_code, warehouse_code, row.on_hand or 0, row.reserved or 0, row.held or 0, row.sellable
+    )
 
 
 async def levels_of(conn: AsyncConnection, sku_code: str) -> list[StockLevel]:
@@ -69,13 +223,30 @@ async def levels_of(conn: AsyncConnection, sku_code: str) -> list[StockLevel]:
     return [StockLevel(sku_code, r.warehouse_code, r.on_hand, r.reserved, r.held, r.sellable) for r in rows]
 
 
-async def ledger_sum(conn: AsyncConnection, sku_code: str, warehouse_code: str) -> int:
-    """Sum of all movements of a SKU in a warehouse: what on-hand must equal (INV-14)."""
-    total = (
-        await conn.execute(
-            sa.select(sa.func.coalesce(sa.func.sum(stock_movements.c.quantity), 0)).where(
-                stock_movements.c.sku_code == sku_code, stock_movements.c.warehouse_code == warehouse_code
-            )
+async def lots_of(
+    conn: AsyncConnection, sku_code: str, warehouse_code: str | None = None, *, lock: bool = False
+) -> list[LotStock]:
+    """Units per lot and bin of a SKU (non-empty only), oldest lot first; ``lock`` takes row locks."""
+    query = (
+        sa.select(
+            lot_stock.c.lot_id,
+            lots.c.label_id,
+            lots.c.sku_code,
+            lot_stock.c.warehouse_code,
+            lot_stock.c.bin_code,
+            lots.c.received_at,
+            lot_stock.c.on_hand,
         )
-    ).scalar_one()
-    return int(total)
+        .join(lots, lots.c.lot_id == lot_stock.c.lot_id)
+        .where(lots.c.sku_code == sku_code, lot_stock.c.on_hand > 0)
+        .order_by(lots.c.received_at, lot_stock.c.lot_id, lot_stock.c.warehouse_code, lot_stock.c.bin_code)
+    )
+    if warehouse_code is not None:
+        query = query.where(lot_stock.c.warehouse_code == warehouse_code)
+    if lock:
+        query = query.with_for_update(of=lot_stock)
+    rows = (await conn.execute(query)).all()
+    return [
+        LotStock(r.lot_id, r.label_id, r.sku_code, r.warehouse_code, r.bin_code, r.received_at, r.on_hand)
+        for r in rows
+    ]

@@ -18,6 +18,7 @@ warehouses = sa.Table(
     sa.Column("name", sa.Text, nullable=False),
     # False for the defective-goods warehouse (INV-2).
     sa.Column("sellable", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
 )
 
 skus = sa.Table(
@@ -37,24 +38,68 @@ skus = sa.Table(
     sa.CheckConstraint("kind IN ('sellable', 'packing_material')", name="kind"),
 )
 
-# The append-only ledger: every change of on-hand is one row here (INV-14).
+bins = sa.Table(
+    "bins",
+    metadata,
+    sa.Column("warehouse_code", sa.Text, sa.ForeignKey("warehouses.warehouse_code"), primary_key=True),
+    sa.Column("bin_code", sa.Text, primary_key=True),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.CheckConstraint("bin_code <> ''", name="bin_code_not_empty"),
+)
+
+# A lot (批次): the units of one SKU received together, labelled with a barcode that matches the books.
+lots = sa.Table(
+    "lots",
+    metadata,
+    sa.Column("lot_id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("label_id", sa.Text, nullable=False, unique=True),
+    sa.Column("sku_code", sa.Text, sa.ForeignKey("skus.sku_code"), nullable=False),
+    sa.Column("document_type", sa.Text, nullable=False),
+    sa.Column("document_id", sa.Text, nullable=False),
+    sa.Column("quantity_received", sa.BigInteger, nullable=False),
+    # FIFO order (INV-11).
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+)
+
+# Units of a lot per warehouse and bin; bin "" = received but not yet put away (INV-6).
+lot_stock = sa.Table(
+    "lot_stock",
+    metadata,
+    sa.Column("lot_id", pg.UUID(as_uuid=True), sa.ForeignKey("lots.lot_id"), primary_key=True),
+    sa.Column("warehouse_code", sa.Text, sa.ForeignKey("warehouses.warehouse_code"), primary_key=True),
+    sa.Column("bin_code", sa.Text, primary_key=True),
+    sa.Column("on_hand", sa.BigInteger, nullable=False),
+    sa.CheckConstraint("on_hand >= 0", name="on_hand_non_negative"),
+)
+
+# The append-only ledger: every change of on-hand, reserved or held is one row here (INV-14).
 stock_movements = sa.Table(
     "stock_movements",
     metadata,
-    sa.Column("movement_id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("movement_id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("kind", sa.Text, nullable=False),
     sa.Column("sku_code", sa.Text, sa.ForeignKey("skus.sku_code"), nullable=False),
     sa.Column("warehouse_code", sa.Text, sa.ForeignKey("warehouses.warehouse_code"), nullable=False),
-    sa.Column("kind", sa.Text, nullable=False),
-    sa.Column("quantity", sa.BigInteger, nullable=False),
+    sa.Column("lot_id", pg.UUID(as_uuid=True), sa.ForeignKey("lots.lot_id")),
+    sa.Column("bin_code", sa.Text, nullable=False, server_default=""),
+    sa.Column("on_hand_delta", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("reserved_delta", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("held_delta", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("document_type", sa.Text, nullable=False, server_default=""),
+    sa.Column("document_id", sa.Text, nullable=False, server_default=""),
     sa.Column("note", sa.Text, nullable=False, server_default=""),
     sa.Column("actor", sa.Text, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
-    sa.CheckConstraint("quantity <> 0", name="quantity_nonzero"),
+    sa.CheckConstraint(
+        "on_hand_delta <> 0 OR reserved_delta <> 0 OR held_delta <> 0", name="changes_something"
+    ),
+    sa.CheckConstraint("lot_id IS NOT NULL OR on_hand_delta = 0", name="on_hand_moves_by_lot"),
     sa.Index("ix_stock_movements_sku_warehouse", "sku_code", "warehouse_code"),
+    sa.Index("ix_stock_movements_document", "document_type", "document_id"),
 )
 
 # Balances derived from the ledger, kept in the same transaction; CHECKs are the last line against
-# negative stock.
+# negative stock (INV-10).
 stock_levels = sa.Table(
     "stock_levels",
     metadata,
@@ -68,4 +113,45 @@ stock_levels = sa.Table(
     sa.CheckConstraint("reserved >= 0", name="reserved_non_negative"),
     sa.CheckConstraint("held >= 0", name="held_non_negative"),
     sa.CheckConstraint("on_hand - reserved - held >= 0", name="available_non_negative"),
+)
+
+reservations = sa.Table(
+    "reservations",
+    metadata,
+    sa.Column("order_id", sa.Text, primary_key=True),
+    sa.Column("warehouse_code", sa.Text, sa.ForeignKey("warehouses.warehouse_code"), nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("created_by", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("closed_at", sa.DateTime(timezone=True)),
+    sa.CheckConstraint("status IN ('active', 'released', 'issued')", name="status"),
+)
+
+reservation_lines = sa.Table(
+    "reservation_lines",
+    metadata,
+    sa.Column("order_id", sa.Text, sa.ForeignKey("reservations.order_id"), primary_key=True),
+    sa.Column("sku_code", sa.Text, sa.ForeignKey("skus.sku_code"), primary_key=True),
+    sa.Column("quantity", sa.BigInteger, nullable=False),
+    sa.Column("issued", sa.BigInteger, nullable=False, server_default="0"),
+    sa.CheckConstraint("quantity > 0", name="quantity_positive"),
+    sa.CheckConstraint("issued >= 0 AND issued <= quantity", name="issued_within_quantity"),
+)
+
+holds = sa.Table(
+    "holds",
+    metadata,
+    sa.Column("hold_id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("sku_code", sa.Text, sa.ForeignKey("skus.sku_code"), nullable=False),
+    sa.Column("warehouse_code", sa.Text, sa.ForeignKey("warehouses.warehouse_code"), nullable=False),
+    sa.Column("quantity", sa.BigInteger, nullable=False),
+    sa.Column("customer_ref", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_by", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("closed_at", sa.DateTime(timezone=True)),
+    sa.CheckConstraint("quantity > 0", name="quantity_positive"),
+    sa.CheckConstraint("status IN ('active', 'released', 'expired')", name="status"),
+    sa.Index("ix_holds_due", "expires_at", postgresql_where=sa.text("status = 'active'")),
 )

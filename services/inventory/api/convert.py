@@ -1,0 +1,105 @@
+"""Protobuf <-> domain conversions of the inventory API."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+from shop.inventory.v1 import inventory_pb2 as pb
+
+from services.inventory.domain.lots import LotStock
+from services.inventory.domain.reservations import HoldStatus, ReservationStatus
+from services.inventory.domain.skus import Sku, SkuKind
+from services.inventory.domain.stock import StockLevel
+from services.inventory.store.holds import Hold
+from services.inventory.store.reservations import Reservation
+
+KIND_FROM_PB = {
+    pb.SKU_KIND_SELLABLE: SkuKind.SELLABLE,
+    pb.SKU_KIND_PACKING_MATERIAL: SkuKind.PACKING_MATERIAL,
+}
+KIND_TO_PB = {kind: value for value, kind in KIND_FROM_PB.items()}
+_RESERVATION_STATUS = {
+    ReservationStatus.ACTIVE: pb.RESERVATION_STATUS_ACTIVE,
+    ReservationStatus.RELEASED: pb.RESERVATION_STATUS_RELEASED,
+    ReservationStatus.ISSUED: pb.RESERVATION_STATUS_ISSUED,
+}
+_HOLD_STATUS = {
+    HoldStatus.ACTIVE: pb.HOLD_STATUS_ACTIVE,
+    HoldStatus.RELEASED: pb.HOLD_STATUS_RELEASED,
+    HoldStatus.EXPIRED: pb.HOLD_STATUS_EXPIRED,
+}
+
+
+def timestamp(value: datetime) -> Timestamp:
+    ts = Timestamp()
+    ts.FromDatetime(value)
+    return ts
+
+
+def from_timestamp(value: Timestamp) -> datetime:
+    return value.ToDatetime(tzinfo=UTC)
+
+
+def sku_to_pb(sku: Sku, created_at: datetime) -> pb.Sku:
+    return pb.Sku(
+        sku_code=sku.sku_code,
+        style_number=sku.style_number,
+        colour=sku.colour,
+        size=sku.size,
+        name=sku.name,
+        category=sku.category,
+        barcode=sku.barcode,
+        kind=KIND_TO_PB[sku.kind],
+        created_at=timestamp(created_at),
+    )
+
+
+def level_to_pb(level: StockLevel) -> pb.StockLevel:
+    return pb.StockLevel(
+        sku_code=level.sku_code,
+        warehouse_code=level.warehouse_code,
+        on_hand=level.on_hand,
+        reserved=level.reserved,
+        held=level.held,
+        available=level.available,
+        sellable=level.sellable,
+    )
+
+
+def lot_to_pb(lot: LotStock) -> pb.LotStock:
+    return pb.LotStock(
+        lot_id=str(lot.lot_id),
+        label_id=lot.label_id,
+        sku_code=lot.sku_code,
+        warehouse_code=lot.warehouse_code,
+        bin_code=lot.bin_code,
+        received_at=timestamp(lot.received_at),
+        on_hand=lot.on_hand,
+    )
+
+
+def reservation_to_pb(reservation: Reservation) -> pb.Reservation:
+    return pb.Reservation(
+        order_id=reservation.order_id,
+        warehouse_code=reservation.warehouse_code,
+        status=_RESERVATION_STATUS[reservation.status],
+        lines=[
+            pb.ReservationLine(sku_code=line.sku_code, quantity=line.quantity, issued=line.issued)
+            for line in reservation.lines
+        ],
+        created_at=timestamp(reservation.created_at),
+    )
+
+
+def hold_to_pb(hold: Hold) -> pb.Hold:
+    return pb.Hold(
+        hold_id=str(hold.hold_id),
+        sku_code=hold.sku_code,
+        warehouse_code=hold.warehouse_code,
+        quantity=hold.quantity,
+        customer_ref=hold.customer_ref,
+        status=_HOLD_STATUS[hold.status],
+        expires_at=timestamp(hold.expires_at),
+        created_at=timestamp(hold.created_at),
+    )

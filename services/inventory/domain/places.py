@@ -1,0 +1,45 @@
+"""Places (INV-2): warehouses, sellable or defective-goods, each with bin locations (库位)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from libs.errors import Violations
+
+_CODE = re.compile(r"^[A-Z0-9][A-Z0-9._-]{0,31}$")
+
+
+@dataclass(frozen=True)
+class Warehouse:
+    warehouse_code: str
+    name: str
+    # False for a defective-goods warehouse (次品仓): its stock is never available for sale.
+    sellable: bool
+
+
+@dataclass(frozen=True)
+class Bin:
+    warehouse_code: str
+    bin_code: str
+    description: str
+
+
+def new_warehouse(warehouse_code: str, name: str, sellable: bool) -> Warehouse:
+    v = Violations()
+    code = warehouse_code.strip().upper()
+    v.require(bool(_CODE.match(code)), "warehouse_code", "must be 1-32 letters, digits, '.', '_' or '-'")
+    v.require(bool(name.strip()), "name", "is required")
+    v.require(len(name) <= 200, "name", "must be at most 200 characters")
+    v.raise_if_any()
+    return Warehouse(code, name.strip(), sellable)
+
+
+def new_bin(warehouse_code: str, bin_code: str, description: str) -> Bin:
+    v = Violations()
+    code = bin_code.strip().upper()
+    v.require(bool(warehouse_code.strip()), "warehouse_code", "is required")
+    v.require(bool(_CODE.match(code)), "bin_code", "must be 1-32 letters, digits, '.', '_' or '-'")
+    v.require(len(description) <= 200, "description", "must be at most 200 characters")
+    v.raise_if_any()
+    return Bin(warehouse_code.strip(), code, description.strip())

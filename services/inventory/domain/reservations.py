@@ -1,0 +1,107 @@
+"""Reservations for orders and holds for customers (INV-9, INV-10)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from libs.errors import Violations
+from services.inventory.domain.stock import MAX_MOVEMENT_QUANTITY
+
+MAX_LINES = 500
+#: INV-9: a hold with no stated period expires after 7 days.
+DEFAULT_HOLD_PERIOD = timedelta(days=7)
+MAX_HOLD_PERIOD = timedelta(days=90)
+
+
+class ReservationStatus(enum.Enum):
+    ACTIVE = "active"
+    RELEASED = "released"
+    ISSUED = "issued"
+
+
+class HoldStatus(enum.Enum):
+    ACTIVE = "active"
+    RELEASED = "released"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True)
+class Line:
+    sku_code: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class ReservationRequest:
+    """An order's lines to reserve, merged per SKU and sorted by SKU (the order rows are locked in)."""
+
+    order_id: str
+    warehouse_code: str
+    lines: tuple[Line, ...]
+
+
+def reservation_request(
+    order_id: str, warehouse_code: str, lines: list[tuple[str, int]]
+) -> ReservationRequest:
+    """Validates an order's reservation; InvalidArgument names each offending ``lines[i]`` field."""
+    v = Violations()
+    order_id, warehouse_code = order_id.strip(), warehouse_code.strip()
+    v.require(bool(order_id), "order_id", "is required")
+    v.require(len(order_id) <= 128, "order_id", "must be at most 128 characters")
+    v.require(bool(warehouse_code), "warehouse_code", "is required")
+    v.require(bool(lines), "lines", "must hold at least one line")
+    v.require(len(lines) <= MAX_LINES, "lines", f"must hold at most {MAX_LINES} lines")
+    merged: dict[str, int] = {}
+    for i, (sku_code, quantity) in enumerate(lines):
+        sku_code = sku_code.strip()
+        v.require(bool(sku_code), f"lines[{i}].sku_code", "is required")
+        v.require(quantity >= 1, f"lines[{i}].quantity", "must be a whole number of at least 1")
+        v.require(
+            quantity <= MAX_MOVEMENT_QUANTITY,
+            f"lines[{i}].quantity",
+            f"must be at most {MAX_MOVEMENT_QUANTITY}",
+        )
+        if sku_code and quantity >= 1:
+            merged[sku_code] = merged.get(sku_code, 0) + quantity
+    v.raise_if_any()
+    return ReservationRequest(order_id, warehouse_code, tuple(Line(s, q) for s, q in sorted(merged.items())))
+
+
+@dataclass(frozen=True)
+class HoldRequest:
+    sku_code: str
+    warehouse_code: str
+    quantity: int
+    customer_ref: str
+    expires_at: datetime
+
+
+def hold_request(
+    *,
+    sku_code: str,
+    warehouse_code: str,
+    quantity: int,
+    customer_ref: str,
+    expires_at: datetime | None,
+    now: datetime,
+) -> HoldRequest:
+    """Validates a hold; with no stated period it expires after 7 days (INV-9)."""
+    v = Violations()
+    v.require(bool(sku_code.strip()), "sku_code", "is required")
+    v.require(bool(warehouse_code.strip()), "warehouse_code", "is required")
+    v.require(quantity >= 1, "quantity", "must be a whole number of at least 1")
+    v.require(quantity <= MAX_MOVEMENT_QUANTITY, "quantity", f"must be at most {MAX_MOVEMENT_QUANTITY}")
+    v.require(bool(customer_ref.strip()), "customer_ref", "is required (whom the stock is held for)")
+    if expires_at is not None:
+        v.require(expires_at > now, "expires_at", "must be in the future")
+        v.require(expires_at <= now + MAX_HOLD_PERIOD, "expires_at", "must be at most 90 days ahead")
+    v.raise_if_any()
+    return HoldRequest(
+        sku_code.strip(),
+        warehouse_code.strip(),
+        quantity,
+        customer_ref.strip(),
+        expires_at if expires_at is not None else now + DEFAULT_HOLD_PERIOD,
+    )

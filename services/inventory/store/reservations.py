@@ -1,0 +1,250 @@
+"""Reservations for orders: all-or-nothing reserve, release, and FIFO issue at dispatch (INV-10, INV-11)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from libs.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from services.inventory.domain.lots import Pick, pick_fifo
+from services.inventory.domain.reservations import Line, ReservationRequest, ReservationStatus
+from services.inventory.domain.stock import Movement, MovementKind
+from services.inventory.store import catalogue, ledger
+from services.inventory.store.tables import reservation_lines, reservations
+
+DOCUMENT = "order"
+
+
+@dataclass(frozen=True)
+class ReservedLine:
+    sku_code: str
+    quantity: int
+    issued: int
+
+
+@dataclass(frozen=True)
+class Reservation:
+    order_id: str
+    warehouse_code: str
+    status: ReservationStatus
+    lines: tuple[ReservedLine, ...]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class IssuedPick:
+    sku_code: str
+    pick: Pick
+
+
+async def get(conn: AsyncConnection, order_id: str, *, lock: bool = False) -> Reservation | None:
+    query = sa.select(reservations).where(reservations.c.order_id == order_id)
+    if lock:
+        query = query.with_for_update()
+    head = (await conn.execute(query)).first()
+    if head is None:
+        return None
+    rows = (
+        await conn.execute(
+            sa.select(reservation_lines)
+            .where(reservation_lines.c.order_id == order_id)
+            .order_by(reservation_lines.c.sku_code)
+        )
+    ).all()
+    return Reservation(
+        order_id=head.order_id,
+        warehouse_code=head.warehouse_code,
+        status=ReservationStatus(head.status),
+        lines=tuple(ReservedLine(r.sku_code, r.quantity, r.issued) for r in rows),
+        created_at=head.created_at,
+    )
+
+
+async def require(conn: AsyncConnection, order_id: str, *, lock: bool = False) -> Reservation:
+    found = await get(conn, order_id, lock=lock)
+    if found is None:
+        raise NotFound.for_field(
+            "order_id", f"no reservation for order {order_id!r}", reason="RESERVATION_NOT_FOUND"
+        )
+    return found
+
+
+def _same_request(existing: Reservation, request: ReservationRequest) -> bool:
+    return existing.warehouse_code == request.warehouse_code and [
+        (line.sku_code, line.quantity) for line in existing.lines
+    ] == [(line.sku_code, line.quantity) for line in request.lines]
+
+
+async def reserve(
+    conn: AsyncConnection, request: ReservationRequest, *, actor: str
+) -> tuple[Reservation, bool]:
+    """Reserves every line of an order or none (INV-10). Idempotent by order id: the same order's
+    reservation again returns the first one (second value False); different lines are refused."""
+    # The order id is the key: a concurrent duplicate waits here for the first to commit, then sees it.
+    claimed = await conn.execute(
+        insert(reservations)
+        .values(
+            order_id=request.order_id,
+            warehouse_code=request.warehouse_code,
+            status=ReservationStatus.ACTIVE.value,
+            created_by=actor,
+        )
+        .on_conflict_do_nothing()
+        .returning(reservations.c.order_id)
+    )
+    if claimed.first() is None:
+        existing = await require(conn, request.order_id)
+        if not _same_request(existing, request):
+            raise AlreadyExists.for_field(
+                "order_id", "already has a reservation with other lines", reason="RESERVATION_EXISTS"
+            )
+        return existing, False
+
+    if not await catalogue.warehouse_sellable(conn, request.warehouse_code):
+        raise FailedPrecondition.for_field(
+            "warehouse_code",
+            "stock in a defective-goods warehouse is never for sale (INV-2)",
+            reason="NOT_SELLABLE",
+        )
+    for i, line in enumerate(request.lines):
+        if not await catalogue.sku_exists(conn, line.sku_code):
+            raise NotFound.for_field(
+                f"lines[{i}].sku_code", f"unknown SKU {line.sku_code!r}", reason="SKU_NOT_FOUND"
+            )
+    await conn.execute(
+        reservation_lines.insert(),
+        [
+            {"order_id": request.order_id, "sku_code": line.sku_code, "quantity": line.quantity}
+            for line in request.lines
+        ],
+    )
+    for i, line in enumerate(request.lines):
+        # One line at a time so that a refusal names its line; the transaction makes it all or nothing.
+        await ledger.post(
+            conn,
+            [_movement(MovementKind.RESERVATION, request.order_id, request.warehouse_code, line, +1)],
+            actor=actor,
+            field=f"lines[{i}].quantity",
+        )
+    return await require(conn, request.order_id), True
+
+
+def _movement(kind: MovementKind, order_id: str, warehouse_code: str, line: Line, sign: int) -> Movement:
+    return Movement(
+        kind=kind,
+        sku_code=line.sku_code,
+        warehouse_code=warehouse_code,
+        reserved_delta=sign * line.quantity,
+        document_type=DOCUMENT,
+        document_id=order_id,
+    )
+
+
+async def release(
+    conn: AsyncConnection, order_id: str, *, actor: str, reason: str
+) -> tuple[Reservation, bool]:
+    """Returns what is still reserved and not issued to sale. Releasing again is harmless (second value False)."""
+    existing = await require(conn, order_id, lock=True)
+    if existing.status is not ReservationStatus.ACTIVE:
+        return existing, False
+    movements = [
+        Movement(
+            kind=MovementKind.RELEASE,
+            sku_code=line.sku_code,
+            warehouse_code=existing.warehouse_code,
+            reserved_delta=-(line.quantity - line.issued),
+            document_type=DOCUMENT,
+            document_id=order_id,
+            note=reason,
+        )
+        for line in existing.lines
+        if line.quantity > line.issued
+    ]
+    if movements:
+        await ledger.post(conn, movements, actor=actor)
+    await _close(conn, order_id, ReservationStatus.RELEASED)
+    return await require(conn, order_id), True
+
+
+async def _close(conn: AsyncConnection, order_id: str, status: ReservationStatus) -> None:
+    await conn.execute(
+        reservations.update()
+        .where(reservations.c.order_id == order_id)
+        .values(status=status.value, closed_at=sa.func.now())
+    )
+
+
+async def issue(
+    conn: AsyncConnection,
+    order_id: str,
+    wanted: list[tuple[str, int]] | None,
+    *,
+    actor: str,
+    shipment_id: str,
+) -> tuple[Reservation, list[IssuedPick]]:
+    """Issues reserved units at dispatch, oldest lot first (INV-11). ``wanted`` lists (SKU, quantity) for a
+    partial shipment; None issues everything still reserved. Issuing more than is reserved is refused."""
+    existing = await require(conn, order_id, lock=True)
+    if existing.status is not ReservationStatus.ACTIVE:
+        raise FailedPrecondition.for_field(
+            "order_id", f"the reservation is {existing.status.value}", reason="RESERVATION_CLOSED"
+        )
+    open_lines = {line.sku_code: line.quantity - line.issued for line in existing.lines}
+    if wanted is None:
+        wanted = [(sku, qty) for sku, qty in open_lines.items() if qty > 0]
+    else:
+        merged: dict[str, int] = {}
+        for i, (sku, qty) in enumerate(wanted):
+            if sku not in open_lines:
+                raise InvalidArgument.for_field(
+                    f"lines[{i}].sku_code", f"{sku!r} is not reserved for this order"
+                )
+            if qty < 1:
+                raise InvalidArgument.for_field(
+                    f"lines[{i}].quantity", "must be a whole number of at least 1"
+                )
+            merged[sku] = merged.get(sku, 0) + qty
+            if merged[sku] > open_lines[sku]:
+                raise FailedPrecondition.for_field(
+                    f"lines[{i}].quantity",
+                    f"only {open_lines[sku]} units of {sku} are reserved and not yet issued",
+                    reason="MORE_THAN_RESERVED",
+                )
+        wanted = sorted(merged.items())
+
+    await ledger.lock_levels(conn, [(sku, existing.warehouse_code) for sku, _ in wanted])
+    movements: list[Movement] = []
+    issued: list[IssuedPick] = []
+    for sku, qty in sorted(wanted):
+        stock = await ledger.lots_of(conn, sku, existing.warehouse_code, lock=True)
+        for pick in pick_fifo(stock, qty, field="order_id"):
+            issued.append(IssuedPick(sku, pick))
+            movements.append(
+                Movement(
+                    kind=MovementKind.ISSUE,
+                    sku_code=sku,
+                    warehouse_code=existing.warehouse_code,
+                    lot_id=pick.lot_id,
+                    bin_code=pick.bin_code,
+                    on_hand_delta=-pick.quantity,
+                    reserved_delta=-pick.quantity,
+                    document_type="shipment",
+                    document_id=shipment_id,
+                    note=f"order {order_id}",
+                )
+            )
+        await conn.execute(
+            reservation_lines.update()
+            .where(reservation_lines.c.order_id == order_id, reservation_lines.c.sku_code == sku)
+            .values(issued=reservation_lines.c.issued + qty)
+        )
+    await ledger.post(conn, movements, actor=actor)
+    after = await require(conn, order_id)
+    if all(line.issued == line.quantity for line in after.lines):
+        await _close(conn, order_id, ReservationStatus.ISSUED)
+        after = await require(conn, order_id)
+    return after, issued
