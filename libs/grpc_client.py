@@ -19,6 +19,8 @@ from libs.grpc_errors import from_rpc_error
 # (the request never reached a server able to act on it) is safe to retry blindly.
 RETRY_SERVICE_CONFIG = json.dumps(
     {
+        # Spread calls over every address the name resolves to (e.g. a headless Kubernetes Service).
+        "loadBalancingConfig": [{"round_robin": {}}],
         "methodConfig": [
             {
                 "name": [{}],
