@@ -84,6 +84,12 @@ async def reserve(
 ) -> tuple[Reservation, bool]:
     """Reserves every line of an order or none (INV-10). Idempotent by order id: the same order's
     reservation again returns the first one (second value False); different lines are refused."""
+    if not await catalogue.warehouse_sellable(conn, request.warehouse_code):
+        raise FailedPrecondition.for_field(
+            "warehouse_code",
+            "stock in a defective-goods warehouse is never for sale (INV-2)",
+            reason="NOT_SELLABLE",
+        )
     # The order id is the key: a concurrent duplicate waits here for the first to commit, then sees it.
     claimed = await conn.execute(
         insert(reservations)
@@ -104,12 +110,6 @@ async def reserve(
             )
         return existing, False
 
-    if not await catalogue.warehouse_sellable(conn, request.warehouse_code):
-        raise FailedPrecondition.for_field(
-            "warehouse_code",
-            "stock in a defective-goods warehouse is never for sale (INV-2)",
-            reason="NOT_SELLABLE",
-        )
     for i, line in enumerate(request.lines):
         if not await catalogue.sku_exists(conn, line.sku_code):
             raise NotFound.for_field(
