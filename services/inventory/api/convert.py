@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
-from google.protobuf.timestamp_pb2 import Timestamp
 from shop.inventory.v1 import inventory_pb2 as pb
 
+from libs.timestamps import to_timestamp
 from services.inventory.domain.lots import LotStock
 from services.inventory.domain.reservations import HoldStatus, ReservationStatus
 from services.inventory.domain.skus import Sku, SkuKind
@@ -31,16 +31,6 @@ _HOLD_STATUS = {
 }
 
 
-def timestamp(value: datetime) -> Timestamp:
-    ts = Timestamp()
-    ts.FromDatetime(value)
-    return ts
-
-
-def from_timestamp(value: Timestamp) -> datetime:
-    return value.ToDatetime(tzinfo=UTC)
-
-
 def sku_to_pb(sku: Sku, created_at: datetime) -> pb.Sku:
     return pb.Sku(
         sku_code=sku.sku_code,
@@ -51,7 +41,7 @@ def sku_to_pb(sku: Sku, created_at: datetime) -> pb.Sku:
         category=sku.category,
         barcode=sku.barcode,
         kind=KIND_TO_PB[sku.kind],
-        created_at=timestamp(created_at),
+        created_at=to_timestamp(created_at),
     )
 
 
@@ -74,7 +64,7 @@ def lot_to_pb(lot: LotStock) -> pb.LotStock:
         sku_code=lot.sku_code,
         warehouse_code=lot.warehouse_code,
         bin_code=lot.bin_code,
-        received_at=timestamp(lot.received_at),
+        received_at=to_timestamp(lot.received_at),
         on_hand=lot.on_hand,
     )
 
@@ -88,7 +78,7 @@ def reservation_to_pb(reservation: Reservation) -> pb.Reservation:
             pb.ReservationLine(sku_code=line.sku_code, quantity=line.quantity, issued=line.issued)
             for line in reservation.lines
         ],
-        created_at=timestamp(reservation.created_at),
+        created_at=to_timestamp(reservation.created_at),
     )
 
 
@@ -100,6 +90,6 @@ def hold_to_pb(hold: Hold) -> pb.Hold:
         quantity=hold.quantity,
         customer_ref=hold.customer_ref,
         status=_HOLD_STATUS[hold.status],
-        expires_at=timestamp(hold.expires_at),
-        created_at=timestamp(hold.created_at),
+        expires_at=to_timestamp(hold.expires_at),
+        created_at=to_timestamp(hold.created_at),
     )

@@ -15,15 +15,16 @@ from libs.db import Database
 from libs.errors import InvalidArgument
 from libs.idempotency import transact_once
 from libs.telemetry import set_attributes
+from libs.timestamps import from_timestamp
 from services.inventory.api.convert import (
     KIND_FROM_PB,
-    from_timestamp,
     hold_to_pb,
     level_to_pb,
     lot_to_pb,
     reservation_to_pb,
     sku_to_pb,
 )
+from services.inventory.api.receiving import ReceivingApi
 from services.inventory.domain import places
 from services.inventory.domain.lots import label_id_for
 from services.inventory.domain.reservations import hold_request, reservation_request
@@ -52,7 +53,7 @@ def _uuid(value: str, field: str) -> uuid.UUID:
         raise InvalidArgument.for_field(field, f"must be a UUID, got {value!r}") from None
 
 
-class InventoryServicer(pb_grpc.InventoryServiceServicer):  # type: ignore[misc]
+class InventoryServicer(ReceivingApi, pb_grpc.InventoryServiceServicer):  # type: ignore[misc]
     def __init__(self, database: Database) -> None:
         self.db = database
 

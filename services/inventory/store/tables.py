@@ -155,3 +155,65 @@ holds = sa.Table(
     sa.CheckConstraint("status IN ('active', 'released', 'expired')", name="status"),
     sa.Index("ix_holds_due", "expires_at", postgresql_where=sa.text("status = 'active'")),
 )
+
+# Receiving (INV-3 .. INV-7).
+receipts = sa.Table(
+    "receipts",
+    metadata,
+    sa.Column("receipt_id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("supplier_code", sa.Text, nullable=False),
+    sa.Column("delivery_note_number", sa.Text, nullable=False),
+    sa.Column("warehouse_code", sa.Text, sa.ForeignKey("warehouses.warehouse_code"), nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("created_by", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("posted_by", sa.Text),
+    sa.Column("posted_at", sa.DateTime(timezone=True)),
+    sa.UniqueConstraint("supplier_code", "delivery_note_number", name="uq_receipts_supplier_note"),
+    sa.CheckConstraint("status IN ('open', 'posted', 'rejected')", name="status"),
+    sa.Index("ix_receipts_open", "created_at", postgresql_where=sa.text("status = 'open'")),
+)
+
+receipt_lines = sa.Table(
+    "receipt_lines",
+    metadata,
+    sa.Column("receipt_id", pg.UUID(as_uuid=True), sa.ForeignKey("receipts.receipt_id"), primary_key=True),
+    sa.Column("line_no", sa.Integer, primary_key=True),
+    sa.Column("sku_code", sa.Text, sa.ForeignKey("skus.sku_code"), nullable=False),
+    sa.Column("expected", sa.BigInteger, nullable=False),
+    sa.Column("received", sa.BigInteger),
+    sa.Column("round1_inspected", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("round1_failed", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("round2_inspected", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("round2_failed", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("full_good", sa.BigInteger),
+    sa.Column("full_defective", sa.BigInteger),
+    sa.Column("lot_id", pg.UUID(as_uuid=True), sa.ForeignKey("lots.lot_id")),
+    sa.Column("defective_lot_id", pg.UUID(as_uuid=True), sa.ForeignKey("lots.lot_id")),
+    sa.CheckConstraint("expected >= 0 AND (received IS NULL OR received >= 0)", name="quantities"),
+)
+
+receipt_signatures = sa.Table(
+    "receipt_signatures",
+    metadata,
+    sa.Column("receipt_id", pg.UUID(as_uuid=True), sa.ForeignKey("receipts.receipt_id"), primary_key=True),
+    sa.Column("role", sa.Text, primary_key=True),
+    sa.Column("user_id", sa.Text, nullable=False),
+    sa.Column("signed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.UniqueConstraint("receipt_id", "user_id", name="uq_receipt_signatures_one_per_person"),
+)
+
+# Every style ever received; a style's first receipt makes it a "new style" awaiting photos (INV-7).
+styles = sa.Table(
+    "styles",
+    metadata,
+    sa.Column("style_number", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column(
+        "first_receipt_id", pg.UUID(as_uuid=True), sa.ForeignKey("receipts.receipt_id"), nullable=False
+    ),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("photos_due_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("published_at", sa.DateTime(timezone=True)),
+    sa.Column("published_by", sa.Text),
+)
