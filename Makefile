@@ -8,7 +8,7 @@ PROTOS := $(shell find protos -name '*.proto' | sort)
 ROLE   ?= integrator
 USER_ID ?= dev-user
 
-.PHONY: install proto run test lint typecheck unit trace token clean
+.PHONY: install proto run test trace token migration clean
 
 install: $(VENV)/.installed gen/.generated
 
@@ -50,6 +50,11 @@ trace: install
 ## Mint a development token: make token ROLE=stock_keeper USER_ID=alice
 token: install
 	@$(PY) -m libs.identity mint --role $(ROLE) --user $(USER_ID)
+
+## Write a service's next migration from its tables: make migration SERVICE=inventory MESSAGE="what changed"
+migration: install
+	$(PY) -m libs.new_migration $(SERVICE) "$(MESSAGE)"
+	.venv/bin/ruff format services/$(SERVICE)/store/migrations/versions
 
 clean:
 	rm -rf $(VENV) gen var .mypy_cache .ruff_cache .pytest_cache

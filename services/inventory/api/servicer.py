@@ -25,12 +25,13 @@ from services.inventory.api.convert import (
     sku_to_pb,
 )
 from services.inventory.api.receiving import ReceivingApi
+from services.inventory.api.transfers import TransfersApi
 from services.inventory.domain import places
 from services.inventory.domain.lots import label_id_for
 from services.inventory.domain.reservations import hold_request, reservation_request
 from services.inventory.domain.skus import new_sku
 from services.inventory.domain.stock import Movement, MovementKind, put_away, stock_in
-from services.inventory.store import catalogue, holds, ledger, reservations
+from services.inventory.store import catalogue, holds, ledger, reservations, transfers
 from services.inventory.store.tables import kit
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["InventoryService"].full_name
@@ -53,7 +54,7 @@ def _uuid(value: str, field: str) -> uuid.UUID:
         raise InvalidArgument.for_field(field, f"must be a UUID, got {value!r}") from None
 
 
-class InventoryServicer(ReceivingApi, pb_grpc.InventoryServiceServicer):  # type: ignore[misc]
+class InventoryServicer(ReceivingApi, TransfersApi, pb_grpc.InventoryServiceServicer):  # type: ignore[misc]
     def __init__(self, database: Database) -> None:
         self.db = database
 
@@ -255,8 +256,16 @@ class InventoryServicer(ReceivingApi, pb_grpc.InventoryServiceServicer):  # type
         set_attributes(sku=request.sku_code)
         async with self.db.connection() as conn:
             await catalogue.get_sku(conn, request.sku_code)
-            levels = await ledger.levels_of(conn, request.sku_code)
-        return pb.GetStockLevelsResponse(levels=[level_to_pb(level) for level in levels])
+            levels = {
+                lv.warehouse_code: level_to_pb(lv) for lv in await ledger.levels_of(conn, request.sku_code)
+            }
+            for warehouse_code, units in (await transfers.in_transit_to(conn, request.sku_code)).items():
+                if warehouse_code not in levels:
+                    levels[warehouse_code] = level_to_pb(
+                        await ledger.level_of(conn, request.sku_code, warehouse_code)
+                    )
+                levels[warehouse_code].in_transit = units
+        return pb.GetStockLevelsResponse(levels=[levels[code] for code in sorted(levels)])
 
     async def ListLots(self, request: pb.ListLotsRequest, context: Any) -> pb.ListLotsResponse:
         identity.current()

@@ -217,3 +217,62 @@ styles = sa.Table(
     sa.Column("published_at", sa.DateTime(timezone=True)),
     sa.Column("published_by", sa.Text),
 )
+
+# Transfers between warehouses (INV-12) and sample loans (INV-8).
+transfers = sa.Table(
+    "transfers",
+    metadata,
+    sa.Column("transfer_id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("from_warehouse_code", sa.Text, sa.ForeignKey("warehouses.warehouse_code"), nullable=False),
+    sa.Column("to_warehouse_code", sa.Text, sa.ForeignKey("warehouses.warehouse_code"), nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("requested_by", sa.Text, nullable=False),
+    sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("shipped_by", sa.Text),
+    sa.Column("shipped_at", sa.DateTime(timezone=True)),
+    sa.Column("received_by", sa.Text),
+    sa.Column("received_at", sa.DateTime(timezone=True)),
+    sa.CheckConstraint("status IN ('requested', 'in_transit', 'received', 'cancelled')", name="status"),
+    sa.CheckConstraint("from_warehouse_code <> to_warehouse_code", name="two_places"),
+)
+
+transfer_lines = sa.Table(
+    "transfer_lines",
+    metadata,
+    sa.Column("transfer_id", pg.UUID(as_uuid=True), sa.ForeignKey("transfers.transfer_id"), primary_key=True),
+    sa.Column("sku_code", sa.Text, sa.ForeignKey("skus.sku_code"), primary_key=True),
+    sa.Column("quantity", sa.BigInteger, nullable=False),
+    sa.CheckConstraint("quantity > 0", name="quantity_positive"),
+)
+
+loans = sa.Table(
+    "loans",
+    metadata,
+    sa.Column("loan_id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("sku_code", sa.Text, sa.ForeignKey("skus.sku_code"), nullable=False),
+    sa.Column("warehouse_code", sa.Text, sa.ForeignKey("warehouses.warehouse_code"), nullable=False),
+    sa.Column("quantity", sa.BigInteger, nullable=False),
+    sa.Column("borrower", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("lent_by", sa.Text, nullable=False),
+    sa.Column("lent_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("extended", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("returned_by", sa.Text),
+    sa.Column("returned_at", sa.DateTime(timezone=True)),
+    sa.CheckConstraint("quantity > 0", name="quantity_positive"),
+    sa.CheckConstraint("status IN ('out', 'returned')", name="status"),
+)
+
+# Which lots left with a document that will bring them back or on (a transfer in transit, a loan), so
+# the same lots come back into the books.
+document_picks = sa.Table(
+    "document_picks",
+    metadata,
+    sa.Column("document_type", sa.Text, primary_key=True),
+    sa.Column("document_id", sa.Text, primary_key=True),
+    sa.Column("lot_id", pg.UUID(as_uuid=True), sa.ForeignKey("lots.lot_id"), primary_key=True),
+    sa.Column("sku_code", sa.Text, sa.ForeignKey("skus.sku_code"), nullable=False),
+    sa.Column("quantity", sa.BigInteger, nullable=False),
+    sa.CheckConstraint("quantity > 0", name="quantity_positive"),
+)
