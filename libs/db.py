@@ -72,15 +72,27 @@ class Database:
                     "concurrent update conflict; retry the request", reason="CONCURRENCY_CONFLICT"
                 ) from exc
             raise
+        except sa.exc.DataError as exc:
+            raise _unstorable(exc) from exc
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[sa_async.AsyncConnection]:
         """A connection for reads that need no transaction of their own."""
-        async with self.engine.connect() as conn:
-            yield conn
+        try:
+            async with self.engine.connect() as conn:
+                yield conn
+        except sa.exc.DataError as exc:
+            raise _unstorable(exc) from exc
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def _unstorable(exc: sa.exc.DataError) -> InvalidArgument:
+    """Input the database cannot hold (a NUL character in text, a number out of range): bad input, not a
+    server fault. Validation should catch it first; this keeps a miss from becoming INTERNAL."""
+    detail = str(exc.orig).splitlines()[0] if exc.orig is not None else "invalid value"
+    return InvalidArgument(f"request: a value cannot be stored ({detail})", reason="UNSTORABLE_VALUE")
 
 
 def advisory_lock_key(name: str) -> int:

@@ -12,13 +12,22 @@ ERROR_DOMAIN = "shop-backoffice"
 _DETAILS_KEY = "grpc-status-details-bin"
 
 
+# Errors often quote the caller's input; keep them well inside gRPC's metadata limits.
+MAX_MESSAGE = 1000
+MAX_DESCRIPTION = 300
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def to_status_proto(error: DomainError) -> status_pb2.Status:
     """The google.rpc.Status of ``error``: code, message, ErrorInfo and (if any) BadRequest details."""
     try:
         code_value = code_pb2.Code.Value(error.code)
     except ValueError:
         code_value = code_pb2.INTERNAL
-    status = status_pb2.Status(code=code_value, message=error.message)
+    status = status_pb2.Status(code=code_value, message=_clip(error.message, MAX_MESSAGE))
     info = error_details_pb2.ErrorInfo(reason=error.reason, domain=ERROR_DOMAIN, metadata=error.metadata)
     detail = any_pb2.Any()
     detail.Pack(info)
@@ -26,14 +35,20 @@ def to_status_proto(error: DomainError) -> status_pb2.Status:
     if error.violations:
         bad = error_details_pb2.BadRequest(
             field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
-                for v in error.violations
+                error_details_pb2.BadRequest.FieldViolation(
+                    field=_clip(v.field, MAX_DESCRIPTION), description=_clip(v.description, MAX_DESCRIPTION)
+                )
+                for v in error.violations[:50]
             ]
         )
         detail = any_pb2.Any()
         detail.Pack(bad)
         status.details.append(detail)
     return status
+
+
+def status_message(error: DomainError) -> str:
+    return _clip(error.message, MAX_MESSAGE)
 
 
 def grpc_code(error: DomainError) -> grpc.StatusCode:

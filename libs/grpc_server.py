@@ -21,7 +21,7 @@ from libs import identity
 from libs.config import ServiceConfig
 from libs.deadlines import reset_deadline, set_deadline_in
 from libs.errors import DomainError
-from libs.grpc_errors import grpc_code, trailing_metadata
+from libs.grpc_errors import grpc_code, status_message, trailing_metadata
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,9 @@ class CallContextInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 )
                 return await inner(request, context)
             except DomainError as err:
-                await context.abort(grpc_code(err), err.message, trailing_metadata=trailing_metadata(err))
+                await context.abort(
+                    grpc_code(err), status_message(err), trailing_metadata=trailing_metadata(err)
+                )
             except (asyncio.CancelledError, grpc.aio.AbortError):
                 raise
             except Exception:

@@ -11,7 +11,13 @@ from opentelemetry import trace
 
 from libs.errors import DomainError
 from services.gateway.problems import handle_domain_error, handle_validation_error
-from services.gateway.routes import health, inventory
+from services.gateway.routes import (
+    health,
+    inventory,
+    inventory_holds,
+    inventory_places,
+    inventory_reservations,
+)
 from services.gateway.upstreams import open_upstreams
 
 
@@ -48,4 +54,7 @@ def create_app() -> FastAPI:
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.include_router(health.router)
     app.include_router(inventory.router)
+    app.include_router(inventory_places.router)
+    app.include_router(inventory_reservations.router)
+    app.include_router(inventory_holds.router)
     return app

@@ -24,7 +24,9 @@ from services.inventory.domain.receiving import (
 )
 
 
-@pytest.mark.parametrize(("received", "sample"), [(1, 1), (5, 1), (10, 1), (11, 2), (95, 10), (100, 10), (101, 11)])
+@pytest.mark.parametrize(
+    ("received", "sample"), [(1, 1), (5, 1), (10, 1), (11, 2), (95, 10), (100, 10), (101, 11)]
+)
 def test_inv_4_round_sample_is_ten_percent_rounded_up_at_least_one(received, sample):
     assert sample_size(received) == sample
 
@@ -46,7 +48,9 @@ def test_inv_4_a_failure_calls_for_a_second_round_of_ten_percent():
 
 
 def two_rounds(failed1: int, failed2: int, received: int = 100) -> ReceiptLine:
-    line = record_inspection(counted(received), InspectionRound.ROUND_1, sample_size(received), failed1, prefix="r")
+    line = record_inspection(
+        counted(received), InspectionRound.ROUND_1, sample_size(received), failed1, prefix="r"
+    )
     return record_inspection(line, InspectionRound.ROUND_2, line.round2_plan, failed2, prefix="r")
 
 

@@ -1,18 +1,25 @@
-"""Inventory routes: items and stock."""
+"""Inventory routes: items, stock and the lots it lies in."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Request
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
 from shop.inventory.v1 import inventory_pb2 as pb
 
-from libs.errors import InvalidArgument
 from libs.grpc_client import call
 from services.gateway.auth import Caller
-from services.gateway.upstreams import Upstreams
+from services.gateway.routes.common import (
+    IdempotencyKey,
+    Int64,
+    StrictBody,
+    request_id,
+    request_id_field,
+    upstreams,
+    utc,
+)
 
 router = APIRouter(prefix="/v1/inventory", tags=["inventory"])
 
@@ -24,15 +31,8 @@ _KIND_TO_PB: dict[SkuKindName, pb.SkuKind.ValueType] = {
 _KIND_FROM_PB: dict[pb.SkuKind.ValueType, SkuKindName] = {value: name for name, value in _KIND_TO_PB.items()}
 
 
-class StrictBody(BaseModel):
-    # Wrong JSON types are refused, not coerced: "5" is not a quantity.
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
 class RegisterSkuBody(StrictBody):
-    request_id: str | None = Field(
-        default=None, description="Idempotency key; or send an Idempotency-Key header."
-    )
+    request_id: str | None = request_id_field()
     sku_code: str
     style_number: str
     colour: str = ""
@@ -56,12 +56,10 @@ class SkuOut(BaseModel):
 
 
 class ReceiveStockBody(StrictBody):
-    request_id: str | None = Field(
-        default=None, description="Idempotency key; or send an Idempotency-Key header."
-    )
+    request_id: str | None = request_id_field()
     sku_code: str
     warehouse_code: str = "MAIN"
-    quantity: int = Field(description="Whole units received, at least 1.")
+    quantity: Int64 = Field(description="Whole units received, at least 1.")
     note: str = ""
     bin_code: str = Field(default="", description="Bin to put the units in; empty: the receiving area.")
 
@@ -91,24 +89,15 @@ class ReceiveStockOut(BaseModel):
     level: StockLevelOut
 
 
+class LotsOut(BaseModel):
+    sku_code: str
+    lots: list[LotOut] = Field(description="Units per lot and bin, oldest lot first.")
+
+
 class StockLevelsOut(BaseModel):
     sku_code: str
     levels: list[StockLevelOut]
     available: int = Field(description="Available for sale over all sellable warehouses.")
-
-
-def _upstreams(request: Request) -> Upstreams:
-    upstreams: Upstreams = request.app.state.upstreams
-    return upstreams
-
-
-def _request_id(body_value: str | None, header_value: str | None) -> str:
-    value = body_value or header_value
-    if not value:
-        raise InvalidArgument.for_field(
-            "request_id", "is required: send it in the body or an Idempotency-Key header"
-        )
-    return value
 
 
 def _sku_out(sku: pb.Sku) -> SkuOut:
@@ -121,18 +110,18 @@ def _sku_out(sku: pb.Sku) -> SkuOut:
         category=sku.category,
         barcode=sku.barcode,
         kind=_KIND_FROM_PB[sku.kind],
-        created_at=sku.created_at.ToDatetime(tzinfo=UTC),
+        created_at=utc(sku.created_at),
     )
 
 
-def _lot_out(lot: pb.LotStock) -> LotOut:
+def lot_out(lot: pb.LotStock) -> LotOut:
     return LotOut(
         lot_id=lot.lot_id,
         label_id=lot.label_id,
         sku_code=lot.sku_code,
         warehouse_code=lot.warehouse_code,
         bin_code=lot.bin_code,
-        received_at=lot.received_at.ToDatetime(tzinfo=UTC),
+        received_at=utc(lot.received_at),
         on_hand=lot.on_hand,
     )
 
@@ -154,13 +143,13 @@ async def register_sku(
     body: RegisterSkuBody,
     request: Request,
     caller: Caller,
-    idempotency_key: Annotated[str | None, Header()] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> SkuOut:
     """Registers a SKU (INV-1). Retrying with the same request id returns the first result."""
     reply = await call(
-        _upstreams(request).inventory.RegisterSku,
+        upstreams(request).inventory.RegisterSku,
         pb.RegisterSkuRequest(
-            request_id=_request_id(body.request_id, idempotency_key),
+            request_id=request_id(body.request_id, idempotency_key),
             sku_code=body.sku_code,
             style_number=body.style_number,
             colour=body.colour,
@@ -179,7 +168,7 @@ async def register_sku(
 async def get_sku(sku_code: str, request: Request, caller: Caller) -> SkuOut:
     """One SKU."""
     reply = await call(
-        _upstreams(request).inventory.GetSku, pb.GetSkuRequest(sku_code=sku_code), caller=caller
+        upstreams(request).inventory.GetSku, pb.GetSkuRequest(sku_code=sku_code), caller=caller
     )
     return _sku_out(reply.sku)
 
@@ -189,13 +178,13 @@ async def receive_stock(
     body: ReceiveStockBody,
     request: Request,
     caller: Caller,
-    idempotency_key: Annotated[str | None, Header()] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> ReceiveStockOut:
     """Books received units of a SKU into a warehouse (stock keepers only, INV-18)."""
     reply = await call(
-        _upstreams(request).inventory.ReceiveStock,
+        upstreams(request).inventory.ReceiveStock,
         pb.ReceiveStockRequest(
-            request_id=_request_id(body.request_id, idempotency_key),
+            request_id=request_id(body.request_id, idempotency_key),
             sku_code=body.sku_code,
             warehouse_code=body.warehouse_code,
             quantity=body.quantity,
@@ -204,14 +193,14 @@ async def receive_stock(
         ),
         caller=caller,
     )
-    return ReceiveStockOut(lot=_lot_out(reply.lot), level=_level_out(reply.level))
+    return ReceiveStockOut(lot=lot_out(reply.lot), level=_level_out(reply.level))
 
 
 @router.get("/skus/{sku_code}/stock", response_model=StockLevelsOut)
 async def get_stock(sku_code: str, request: Request, caller: Caller) -> StockLevelsOut:
     """Stock of a SKU per warehouse: on hand, reserved, held and available (INV-10)."""
     reply = await call(
-        _upstreams(request).inventory.GetStockLevels,
+        upstreams(request).inventory.GetStockLevels,
         pb.GetStockLevelsRequest(sku_code=sku_code),
         caller=caller,
     )
@@ -219,3 +208,19 @@ async def get_stock(sku_code: str, request: Request, caller: Caller) -> StockLev
     return StockLevelsOut(
         sku_code=sku_code, levels=levels, available=sum(lv.available for lv in levels if lv.sellable)
     )
+
+
+@router.get("/skus/{sku_code}/lots", response_model=LotsOut)
+async def list_lots(
+    sku_code: str,
+    request: Request,
+    caller: Caller,
+    warehouse_code: Annotated[str, Query(description="Only this warehouse; empty: every warehouse.")] = "",
+) -> LotsOut:
+    """The units of a SKU per lot and bin, oldest lot first (INV-6, INV-11)."""
+    reply = await call(
+        upstreams(request).inventory.ListLots,
+        pb.ListLotsRequest(sku_code=sku_code, warehouse_code=warehouse_code),
+        caller=caller,
+    )
+    return LotsOut(sku_code=sku_code, lots=[lot_out(lot) for lot in reply.lots])

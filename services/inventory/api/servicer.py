@@ -24,6 +24,7 @@ from services.inventory.api.convert import (
     reservation_to_pb,
     sku_to_pb,
 )
+from services.inventory.api.counts import CountsApi
 from services.inventory.api.receiving import ReceivingApi
 from services.inventory.api.transfers import TransfersApi
 from services.inventory.domain import places
@@ -54,7 +55,7 @@ def _uuid(value: str, field: str) -> uuid.UUID:
         raise InvalidArgument.for_field(field, f"must be a UUID, got {value!r}") from None
 
 
-class InventoryServicer(ReceivingApi, TransfersApi, pb_grpc.InventoryServiceServicer):  # type: ignore[misc]
+class InventoryServicer(ReceivingApi, TransfersApi, CountsApi, pb_grpc.InventoryServiceServicer):  # type: ignore[misc]
     def __init__(self, database: Database) -> None:
         self.db = database
 
@@ -272,6 +273,8 @@ class InventoryServicer(ReceivingApi, TransfersApi, pb_grpc.InventoryServiceServ
         set_attributes(sku=request.sku_code)
         async with self.db.connection() as conn:
             await catalogue.get_sku(conn, request.sku_code)
+            if request.warehouse_code:
+                await catalogue.warehouse_sellable(conn, request.warehouse_code)
             lots = await ledger.lots_of(conn, request.sku_code, request.warehouse_code or None)
         return pb.ListLotsResponse(lots=[lot_to_pb(x) for x in lots])
 

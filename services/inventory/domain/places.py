@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from libs.errors import Violations
 
-_CODE = re.compile(r"^[A-Z0-9][A-Z0-9._-]{0,31}$")
+_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class Bin:
 
 def new_warehouse(warehouse_code: str, name: str, sellable: bool) -> Warehouse:
     v = Violations()
-    code = warehouse_code.strip().upper()
+    code = warehouse_code.strip()
     v.require(bool(_CODE.match(code)), "warehouse_code", "must be 1-32 letters, digits, '.', '_' or '-'")
     v.require(bool(name.strip()), "name", "is required")
     v.require(len(name) <= 200, "name", "must be at most 200 characters")
@@ -37,7 +37,7 @@ def new_warehouse(warehouse_code: str, name: str, sellable: bool) -> Warehouse:
 
 def new_bin(warehouse_code: str, bin_code: str, description: str) -> Bin:
     v = Violations()
-    code = bin_code.strip().upper()
+    code = bin_code.strip()
     v.require(bool(warehouse_code.strip()), "warehouse_code", "is required")
     v.require(bool(_CODE.match(code)), "bin_code", "must be 1-32 letters, digits, '.', '_' or '-'")
     v.require(len(description) <= 200, "description", "must be at most 200 characters")

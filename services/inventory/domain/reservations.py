@@ -10,6 +10,7 @@ from libs.errors import Violations
 from services.inventory.domain.stock import MAX_MOVEMENT_QUANTITY
 
 MAX_LINES = 500
+MAX_CODE = 64
 #: INV-9: a hold with no stated period expires after 7 days.
 DEFAULT_HOLD_PERIOD = timedelta(days=7)
 MAX_HOLD_PERIOD = timedelta(days=90)
@@ -47,8 +48,8 @@ def reservation_request(
 ) -> ReservationRequest:
     """Validates an order's reservation; InvalidArgument names each offending ``lines[i]`` field."""
     v = Violations()
-    order_id, warehouse_code = order_id.strip(), warehouse_code.strip()
-    v.require(bool(order_id), "order_id", "is required")
+    warehouse_code = warehouse_code.strip()
+    v.require(bool(order_id.strip()), "order_id", "is required")
     v.require(len(order_id) <= 128, "order_id", "must be at most 128 characters")
     v.require(bool(warehouse_code), "warehouse_code", "is required")
     v.require(bool(lines), "lines", "must hold at least one line")
@@ -57,6 +58,7 @@ def reservation_request(
     for i, (sku_code, quantity) in enumerate(lines):
         sku_code = sku_code.strip()
         v.require(bool(sku_code), f"lines[{i}].sku_code", "is required")
+        v.require(len(sku_code) <= MAX_CODE, f"lines[{i}].sku_code", f"must be at most {MAX_CODE} characters")
         v.require(quantity >= 1, f"lines[{i}].quantity", "must be a whole number of at least 1")
         v.require(
             quantity <= MAX_MOVEMENT_QUANTITY,
@@ -94,6 +96,7 @@ def hold_request(
     v.require(quantity >= 1, "quantity", "must be a whole number of at least 1")
     v.require(quantity <= MAX_MOVEMENT_QUANTITY, "quantity", f"must be at most {MAX_MOVEMENT_QUANTITY}")
     v.require(bool(customer_ref.strip()), "customer_ref", "is required (whom the stock is held for)")
+    v.require(len(customer_ref) <= 200, "customer_ref", "must be at most 200 characters")
     if expires_at is not None:
         v.require(expires_at > now, "expires_at", "must be in the future")
         v.require(expires_at <= now + MAX_HOLD_PERIOD, "expires_at", "must be at most 90 days ahead")

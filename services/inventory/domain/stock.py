@@ -94,7 +94,7 @@ def stock_in(*, sku_code: str, warehouse_code: str, quantity: int, note: str, bi
     _require_quantity(v, quantity)
     v.require(len(note) <= MAX_NOTE, "note", f"must be at most {MAX_NOTE} characters")
     v.raise_if_any()
-    return StockIn(sku_code.strip(), warehouse_code.strip(), quantity, note.strip(), bin_code.strip().upper())
+    return StockIn(sku_code.strip(), warehouse_code.strip(), quantity, note.strip(), bin_code.strip())
 
 
 @dataclass(frozen=True)
@@ -111,12 +111,10 @@ def put_away(*, warehouse_code: str, from_bin_code: str, to_bin_code: str, quant
     v.require(bool(warehouse_code.strip()), "warehouse_code", "is required")
     v.require(bool(to_bin_code.strip()), "to_bin_code", "is required")
     v.require(
-        from_bin_code.strip().upper() != to_bin_code.strip().upper(),
+        from_bin_code.strip() != to_bin_code.strip(),
         "to_bin_code",
         "must differ from from_bin_code",
     )
     _require_quantity(v, quantity)
     v.raise_if_any()
-    return PutAway(
-        warehouse_code.strip(), from_bin_code.strip().upper(), to_bin_code.strip().upper(), quantity
-    )
+    return PutAway(warehouse_code.strip(), from_bin_code.strip(), to_bin_code.strip(), quantity)

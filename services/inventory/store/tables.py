@@ -276,3 +276,47 @@ document_picks = sa.Table(
     sa.Column("quantity", sa.BigInteger, nullable=False),
     sa.CheckConstraint("quantity > 0", name="quantity_positive"),
 )
+
+# Counts (INV-13) and daily closes (INV-14).
+counts = sa.Table(
+    "counts",
+    metadata,
+    sa.Column("count_id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("warehouse_code", sa.Text, sa.ForeignKey("warehouses.warehouse_code"), nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("planned_for", sa.Date, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("created_by", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("approved_by", sa.Text),
+    sa.Column("approved_at", sa.DateTime(timezone=True)),
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("responsible_person", sa.Text, nullable=False, server_default=""),
+    sa.Column("damaged_disposition", sa.Text),
+    sa.CheckConstraint("kind IN ('cycle', 'full')", name="kind"),
+    sa.CheckConstraint("status IN ('open', 'posted')", name="status"),
+)
+
+count_lines = sa.Table(
+    "count_lines",
+    metadata,
+    sa.Column("count_id", pg.UUID(as_uuid=True), sa.ForeignKey("counts.count_id"), primary_key=True),
+    sa.Column("line_no", sa.Integer, primary_key=True),
+    sa.Column("sku_code", sa.Text, sa.ForeignKey("skus.sku_code"), nullable=False),
+    sa.Column("lot_id", pg.UUID(as_uuid=True), sa.ForeignKey("lots.lot_id"), nullable=False),
+    sa.Column("bin_code", sa.Text, nullable=False),
+    sa.Column("book", sa.BigInteger, nullable=False),
+    sa.Column("counted", sa.BigInteger),
+    sa.Column("damaged", sa.BigInteger, nullable=False, server_default="0"),
+    sa.CheckConstraint("counted IS NULL OR (counted >= 0 AND damaged <= counted)", name="quantities"),
+)
+
+day_closes = sa.Table(
+    "day_closes",
+    metadata,
+    sa.Column("business_date", sa.Date, primary_key=True),
+    sa.Column("closed_by", sa.Text, nullable=False),
+    sa.Column("closed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("movements", sa.Integer, nullable=False),
+    sa.Column("receipts_posted", sa.Integer, nullable=False),
+)

@@ -1,0 +1,106 @@
+"""Stock counts (盘点, INV-13): planned cycle counts, the Friday full count, variances and adjustments.
+
+A count sheet snapshots the book quantity of every lot and bin in scope; keepers record what they find,
+including damaged units; the warehouse supervisor approves the adjustment, which needs a reason and a
+responsible person whenever anything differs. Damaged units go to the defective-goods warehouse or are
+scrapped, by document.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass, replace
+from datetime import date
+
+from libs.errors import FailedPrecondition, InvalidArgument, Violations
+
+FRIDAY = 4  # date.weekday()
+
+
+class CountKind(enum.Enum):
+    CYCLE = "cycle"
+    FULL = "full"
+
+
+class CountStatus(enum.Enum):
+    OPEN = "open"
+    POSTED = "posted"
+
+
+class DamagedDisposition(enum.Enum):
+    DEFECTIVE_WAREHOUSE = "defective_warehouse"
+    SCRAP = "scrap"
+
+
+def check_plan(kind: CountKind, planned_for: date, sku_codes: list[str]) -> None:
+    """A full count is the Friday count of a whole warehouse; a cycle count names the SKUs it covers."""
+    if kind is CountKind.FULL:
+        if planned_for.weekday() != FRIDAY:
+            raise InvalidArgument.for_field("planned_for", "the full count happens on a Friday (INV-13)")
+        if sku_codes:
+            raise InvalidArgument.for_field(
+                "sku_codes", "a full count covers the whole warehouse; name no SKUs"
+            )
+    elif not sku_codes:
+        raise InvalidArgument.for_field("sku_codes", "a cycle count names the SKUs it covers")
+
+
+def full_count_due(day: date) -> bool:
+    """INV-13: a full count happens every Friday."""
+    return day.weekday() == FRIDAY
+
+
+@dataclass(frozen=True)
+class CountLine:
+    line_no: int
+    sku_code: str
+    lot_id: uuid.UUID
+    bin_code: str
+    book: int
+    counted: int | None = None
+    damaged: int = 0
+
+    @property
+    def variance(self) -> int | None:
+        return None if self.counted is None else self.counted - self.book
+
+
+def record(line: CountLine, counted: int, damaged: int, *, prefix: str) -> CountLine:
+    v = Violations()
+    v.require(counted >= 0, f"{prefix}.counted", "must be 0 or more")
+    v.require(0 <= damaged <= max(counted, 0), f"{prefix}.damaged", "must be between 0 and counted")
+    v.raise_if_any()
+    return replace(line, counted=counted, damaged=damaged)
+
+
+@dataclass(frozen=True)
+class Approval:
+    reason: str
+    responsible_person: str
+    disposition: DamagedDisposition | None
+
+
+def check_approval(lines: list[CountLine], approval: Approval) -> None:
+    """INV-13: every line counted; a variance needs a reason and a responsible person; damaged units need
+    a disposition."""
+    uncounted = [line.line_no for line in lines if line.counted is None]
+    if uncounted:
+        raise FailedPrecondition.for_field(
+            "lines",
+            f"lines {', '.join(map(str, uncounted[:10]))} are not counted yet",
+            reason="COUNT_INCOMPLETE",
+        )
+    v = Violations()
+    if any(line.variance for line in lines):
+        v.require(
+            bool(approval.reason.strip()), "reason", "is required when the count differs from the books"
+        )
+        v.require(
+            bool(approval.responsible_person.strip()),
+            "responsible_person",
+            "is required when the count differs from the books",
+        )
+    if any(line.damaged for line in lines):
+        v.require(approval.disposition is not None, "damaged_disposition", "say where damaged units go")
+    v.raise_if_any()
