@@ -288,3 +288,21 @@ async def test_inbox_applies_an_event_once(inventory_db):
         async with inventory_db.transaction() as conn:
             results.append(await record_once(conn, kit.inbox, event_id, "orders.order_paid"))
     assert results == [True, False, False]
+
+
+@pytest.mark.parametrize("service", ["inventory", "orders", "logistics", "returns", "payroll"])
+def test_migrations_create_exactly_the_declared_tables(postgres, service):
+    """A table or column declared in store/tables.py without its migration fails here, not in production."""
+    import importlib
+
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    metadata = importlib.import_module(f"services.{service}.store.tables").metadata
+    url = postgres.create_database(f"drift_{service}")
+    migrate(url, REPO / "services" / service / "store" / "migrations")
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+    engine.dispose()
+    assert diff == []
