@@ -25,6 +25,7 @@ from services.inventory.api.convert import (
     sku_to_pb,
 )
 from services.inventory.api.counts import CountsApi
+from services.inventory.api.planning import PlanningApi
 from services.inventory.api.receiving import ReceivingApi
 from services.inventory.api.transfers import TransfersApi
 from services.inventory.domain import places
@@ -55,7 +56,7 @@ def _uuid(value: str, field: str) -> uuid.UUID:
         raise InvalidArgument.for_field(field, f"must be a UUID, got {value!r}") from None
 
 
-class InventoryServicer(ReceivingApi, TransfersApi, CountsApi, pb_grpc.InventoryServiceServicer):  # type: ignore[misc]
+class InventoryServicer(ReceivingApi, TransfersApi, CountsApi, PlanningApi, pb_grpc.InventoryServiceServicer):  # type: ignore[misc]
     def __init__(self, database: Database) -> None:
         self.db = database
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
-BUSINESS_ZONE = ZoneInfo("Asia/Shanghai")
+from services.inventory.domain.receiving import BUSINESS_ZONE
 
 
 class SupplierKind(enum.Enum):

@@ -7,13 +7,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
+from shop.inventory.v1 import events_pb2
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.errors import FailedPrecondition, NotFound
+from libs.outbox import publish
 from services.inventory.domain.reservations import HoldRequest, HoldStatus
 from services.inventory.domain.stock import Movement, MovementKind
 from services.inventory.store import catalogue, ledger
-from services.inventory.store.tables import holds
+from services.inventory.store.tables import holds, kit
 
 DOCUMENT = "hold"
 
@@ -141,7 +143,21 @@ async def expire_due(conn: AsyncConnection, *, now: datetime | None = None, limi
     # Stock levels are locked in the service's one order, whatever order the holds came in.
     due = sorted((_hold(r) for r in rows), key=lambda h: (h.sku_code, h.warehouse_code))
     await ledger.lock_levels(conn, [(h.sku_code, h.warehouse_code) for h in due])
-    return [await _close(conn, hold, HoldStatus.EXPIRED, actor="system:hold-sweeper") for hold in due]
+    expired = [await _close(conn, hold, HoldStatus.EXPIRED, actor="system:hold-sweeper") for hold in due]
+    for hold in expired:
+        await publish(
+            conn,
+            kit.outbox,
+            "inventory.hold_expired",
+            str(hold.hold_id),
+            events_pb2.HoldExpired(
+                hold_id=str(hold.hold_id),
+                sku_code=hold.sku_code,
+                warehouse_code=hold.warehouse_code,
+                quantity=hold.quantity,
+            ),
+        )
+    return expired
 
 
 async def active_for(conn: AsyncConnection, sku_code: str) -> list[Hold]:

@@ -320,3 +320,62 @@ day_closes = sa.Table(
     sa.Column("movements", sa.Integer, nullable=False),
     sa.Column("receipts_posted", sa.Integer, nullable=False),
 )
+
+# Planning: replenishment policies and plans (INV-15); suppliers and their returns (INV-17).
+replenishment_policies = sa.Table(
+    "replenishment_policies",
+    metadata,
+    sa.Column("category", sa.Text, primary_key=True),
+    sa.Column("low_cover_days", sa.Integer, nullable=False),
+    sa.Column("order_days", sa.Integer, nullable=False),
+    sa.Column("fast_daily_units", sa.Integer),
+    sa.Column("fast_order_days", sa.Integer),
+    sa.Column("updated_by", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+)
+
+replenishment_plans = sa.Table(
+    "replenishment_plans",
+    metadata,
+    sa.Column("plan_id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("business_date", sa.Date, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("created_by", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("approved_by", sa.Text),
+    sa.Column("approved_at", sa.DateTime(timezone=True)),
+    sa.CheckConstraint("status IN ('proposed', 'approved')", name="status"),
+)
+
+replenishment_plan_lines = sa.Table(
+    "replenishment_plan_lines",
+    metadata,
+    sa.Column(
+        "plan_id", pg.UUID(as_uuid=True), sa.ForeignKey("replenishment_plans.plan_id"), primary_key=True
+    ),
+    sa.Column("sku_code", sa.Text, sa.ForeignKey("skus.sku_code"), primary_key=True),
+    sa.Column("category", sa.Text, nullable=False),
+    sa.Column("available", sa.BigInteger, nullable=False),
+    sa.Column("units_sold", sa.BigInteger, nullable=False),
+    sa.Column("window_days", sa.Integer, nullable=False),
+    sa.Column("order_days", sa.Integer, nullable=False),
+    sa.Column("order_quantity", sa.BigInteger, nullable=False),
+)
+
+suppliers = sa.Table(
+    "suppliers",
+    metadata,
+    sa.Column("supplier_code", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.CheckConstraint("kind IN ('manufacturer', 'sporadic')", name="kind"),
+)
+
+supplier_returns = sa.Table(
+    "supplier_returns",
+    metadata,
+    sa.Column("return_id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("supplier_code", sa.Text, nullable=False),
+    sa.Column("created_by", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+)
