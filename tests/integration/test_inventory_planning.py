@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from shop.inventory.v1 import inventory_pb2 as pb
 
 from services.inventory.domain.receiving import business_day
-from services.inventory.store.tables import stock_movements
+from services.inventory.store.tables import kit, stock_movements
 from tests.conftest import auth
 from tests.integration.test_inventory_receiving import counted, inspect, new_receipt, register, sign_both
 from tests.integration.test_inventory_rpc import field_violations, sku_request
@@ -44,7 +44,7 @@ async def sold(
         )
 
 
-async def test_daily_plan_follows_the_default_policies_inv_15(inventory_stub):
+async def test_daily_plan_follows_the_default_policies_inv_15(inventory_stub, inventory):
     """INV-15: tea below 2 days of cover orders 7 days of sales (3 days above 100 a day); others below 5
     days order 15 days; "order n days" is n x velocity rounded up, not a top-up."""
     await sold(inventory_stub, "TEA-1", "tea", 10, 9)  # velocity 9/14, cover 1.56 days
@@ -65,6 +65,17 @@ async def test_daily_plan_follows_the_default_policies_inv_15(inventory_stub):
     assert (lines["TEA-FAST"].order_days, lines["TEA-FAST"].order_quantity) == (3, 301)
     assert (lines["TEE-1"].order_days, lines["TEE-1"].order_quantity) == (15, 10)
     assert not reply.plan.approved
+    async with inventory.database.connection() as conn:
+        low = (
+            (
+                await conn.execute(
+                    sa.select(kit.outbox.c.aggregate_id).where(kit.outbox.c.topic == "inventory.low_stock")
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert sorted(low) == ["TEA-1", "TEA-FAST", "TEE-1"]
     # Today's plan looks at the 14 days before today: nothing sold yet, nothing to order.
     today = await inventory_stub.GenerateReplenishmentPlan(
         pb.GenerateReplenishmentPlanRequest(business_date=business_day(datetime.now(UTC)).isoformat()),

@@ -467,3 +467,52 @@ async def test_warehouses_and_bins_inv_2(inventory_stub):
             metadata=SUPERVISOR,
         )
     assert exc.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_others_move_stock_only_with_an_approval_inv_18(inventory_stub, inventory):
+    """INV-18: only stock keepers move stock; a porter may help once a stock keeper approves it, and any
+    other purpose needs the department leader."""
+    from google.protobuf.timestamp_pb2 import Timestamp as Ts
+
+    porter = auth("logistics_clerk", "porter-1")
+    await inventory_stub.CreateBin(
+        pb.CreateBinRequest(request_id="b", warehouse_code="MAIN", bin_code="A-01"), metadata=SUPERVISOR
+    )
+    lot = await stock(inventory_stub, quantity=10)
+    move = pb.PutAwayRequest(
+        request_id="pa",
+        lot_id=lot.lot_id,
+        warehouse_code="MAIN",
+        from_bin_code="",
+        to_bin_code="A-01",
+        quantity=4,
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await inventory_stub.PutAway(move, metadata=porter)
+    assert exc.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    until = Ts()
+    until.FromDatetime(datetime.now(UTC) + timedelta(hours=2))
+    with pytest.raises(grpc.aio.AioRpcError) as exc:  # a keeper may not approve a special visit
+        await inventory_stub.GrantWarehouseAccess(
+            pb.GrantWarehouseAccessRequest(
+                user_id="porter-1", purpose=pb.ACCESS_PURPOSE_SPECIAL, valid_until=until
+            ),
+            metadata=KEEPER,
+        )
+    assert exc.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    granted = await inventory_stub.GrantWarehouseAccess(
+        pb.GrantWarehouseAccessRequest(
+            user_id="porter-1", purpose=pb.ACCESS_PURPOSE_GOODS_HANDLING, valid_until=until
+        ),
+        metadata=KEEPER,
+    )
+    assert granted.granted_by_role == "stock_keeper"
+    moved = await inventory_stub.PutAway(move, metadata=porter)
+    assert sorted((x.bin_code, x.on_hand) for x in moved.lots) == [("", 6), ("A-01", 4)]
+    async with inventory.database.connection() as conn:
+        actor = (
+            await conn.execute(
+                sa.select(stock_movements.c.actor).where(stock_movements.c.kind == "put_away").limit(1)
+            )
+        ).scalar_one()
+    assert actor == "porter-1"

@@ -28,21 +28,25 @@ from services.inventory.api.counts import CountsApi
 from services.inventory.api.planning import PlanningApi
 from services.inventory.api.receiving import ReceivingApi
 from services.inventory.api.transfers import TransfersApi
+from services.inventory.domain import access as access_rules
 from services.inventory.domain import places
 from services.inventory.domain.lots import label_id_for
 from services.inventory.domain.reservations import hold_request, reservation_request
 from services.inventory.domain.skus import new_sku
 from services.inventory.domain.stock import Movement, MovementKind, put_away, stock_in
-from services.inventory.store import catalogue, holds, ledger, reservations, transfers
+from services.inventory.store import access, catalogue, holds, ledger, reservations, transfers
 from services.inventory.store.tables import kit
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["InventoryService"].full_name
 DEFAULT_WAREHOUSE = "MAIN"
+_PURPOSE = {
+    pb.ACCESS_PURPOSE_GOODS_HANDLING: access_rules.Purpose.GOODS_HANDLING,
+    pb.ACCESS_PURPOSE_SPECIAL: access_rules.Purpose.SPECIAL,
+}
 
 # Who may do what. INV-18: only stock keepers move stock in the warehouse.
 CATALOGUE_EDITORS = ("stock_keeper", "warehouse_supervisor", "purchasing", "integrator")
 PLACE_EDITORS = ("warehouse_supervisor",)
-STOCK_MOVERS = ("stock_keeper",)
 # Reservations are made and released by the order flow (the orders service calls as integrator or on behalf
 # of customer service and supervisors).
 RESERVERS = ("integrator", "customer_service", "supervisor", "stock_keeper")
@@ -155,7 +159,7 @@ class InventoryServicer(ReceivingApi, TransfersApi, CountsApi, PlanningApi, pb_g
     # --- stock ------------------------------------------------------------------------------------
 
     async def ReceiveStock(self, request: pb.ReceiveStockRequest, context: Any) -> pb.ReceiveStockResponse:
-        caller = identity.require_role(*STOCK_MOVERS)
+        caller = identity.current()
         receipt = stock_in(
             sku_code=request.sku_code,
             warehouse_code=request.warehouse_code,
@@ -166,6 +170,7 @@ class InventoryServicer(ReceivingApi, TransfersApi, CountsApi, PlanningApi, pb_g
         set_attributes(sku=receipt.sku_code, warehouse=receipt.warehouse_code)
 
         async def receive(conn: AsyncConnection) -> pb.ReceiveStockResponse:
+            await access.require_stock_mover(conn, caller)
             await catalogue.get_sku(conn, receipt.sku_code)
             await catalogue.warehouse_sellable(conn, receipt.warehouse_code)
             if receipt.bin_code:
@@ -212,7 +217,7 @@ class InventoryServicer(ReceivingApi, TransfersApi, CountsApi, PlanningApi, pb_g
         )  # fmt: skip
 
     async def PutAway(self, request: pb.PutAwayRequest, context: Any) -> pb.PutAwayResponse:
-        caller = identity.require_role(*STOCK_MOVERS)
+        caller = identity.current()
         lot_id = _uuid(request.lot_id, "lot_id")
         move = put_away(
             warehouse_code=request.warehouse_code,
@@ -222,6 +227,7 @@ class InventoryServicer(ReceivingApi, TransfersApi, CountsApi, PlanningApi, pb_g
         )
 
         async def perform(conn: AsyncConnection) -> pb.PutAwayResponse:
+            await access.require_stock_mover(conn, caller)
             sku_code = await catalogue.sku_of_lot(conn, lot_id)
             set_attributes(sku=sku_code, warehouse=move.warehouse_code)
             await catalogue.require_bin(conn, move.warehouse_code, move.to_bin_code, field="to_bin_code")
@@ -307,7 +313,7 @@ class InventoryServicer(ReceivingApi, TransfersApi, CountsApi, PlanningApi, pb_g
     async def IssueReservation(
         self, request: pb.IssueReservationRequest, context: Any
     ) -> pb.IssueReservationResponse:
-        caller = identity.require_role(*STOCK_MOVERS)
+        caller = identity.current()
         set_attributes(order_id=request.order_id)
         if not request.shipment_id.strip():
             raise InvalidArgument.for_field(
@@ -316,6 +322,7 @@ class InventoryServicer(ReceivingApi, TransfersApi, CountsApi, PlanningApi, pb_g
         wanted = [(line.sku_code, line.quantity) for line in request.lines] or None
 
         async def perform(conn: AsyncConnection) -> pb.IssueReservationResponse:
+            await access.require_stock_mover(conn, caller)
             reservation, picks = await reservations.issue(
                 conn, request.order_id, wanted, actor=caller.subject, shipment_id=request.shipment_id
             )
@@ -380,3 +387,19 @@ class InventoryServicer(ReceivingApi, TransfersApi, CountsApi, PlanningApi, pb_g
             await catalogue.get_sku(conn, request.sku_code)
             found = await holds.active_for(conn, request.sku_code)
         return pb.ListHoldsResponse(holds=[hold_to_pb(h) for h in found])
+
+    async def GrantWarehouseAccess(
+        self, request: pb.GrantWarehouseAccessRequest, context: Any
+    ) -> pb.GrantWarehouseAccessResponse:
+        caller = identity.current()
+        approval = access_rules.grant(
+            user_id=request.user_id,
+            purpose=_PURPOSE.get(request.purpose),
+            valid_until=from_timestamp(request.valid_until),
+            now=datetime.now(UTC),
+            grantor=caller.subject,
+            grantor_roles=caller.roles,
+        )
+        async with self.db.transaction() as conn:
+            grant_id = await access.record(conn, approval)
+        return pb.GrantWarehouseAccessResponse(grant_id=grant_id, granted_by_role=approval.granted_by_role)

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
+from shop.inventory.v1 import events_pb2
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.errors import FailedPrecondition, NotFound
+from libs.outbox import publish
 from services.inventory.domain.lots import pick_fifo
 from services.inventory.domain.packing import PackingAlert, packing_alerts
 from services.inventory.domain.replenishment import (
@@ -22,6 +24,7 @@ from services.inventory.domain.stock import Movement, MovementKind
 from services.inventory.store import ledger
 from services.inventory.store.daily_close import day_bounds
 from services.inventory.store.tables import (
+    kit,
     replenishment_plan_lines,
     replenishment_plans,
     replenishment_policies,
@@ -156,6 +159,20 @@ async def generate_plan(conn: AsyncConnection, day: date, *, actor: str) -> Plan
                 for line in lines
             ],
         )
+        for line in lines:
+            await publish(
+                conn,
+                kit.outbox,
+                "inventory.low_stock",
+                line.sku_code,
+                events_pb2.LowStock(
+                    sku_code=line.sku_code,
+                    category=line.category,
+                    available=line.available,
+                    proposed_order_quantity=line.order_quantity,
+                    plan_id=str(plan_id),
+                ),
+            )
     return await get_plan(conn, str(plan_id))
 
 

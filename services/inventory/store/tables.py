@@ -379,3 +379,17 @@ supplier_returns = sa.Table(
     sa.Column("created_by", sa.Text, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
 )
+
+# Approved warehouse access for people other than stock keepers (INV-18, 003 rule 21).
+warehouse_access = sa.Table(
+    "warehouse_access",
+    metadata,
+    sa.Column("grant_id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("user_id", sa.Text, nullable=False),
+    sa.Column("purpose", sa.Text, nullable=False),
+    sa.Column("granted_by", sa.Text, nullable=False),
+    sa.Column("granted_by_role", sa.Text, nullable=False),
+    sa.Column("granted_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("valid_until", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_warehouse_access_user", "user_id", "valid_until"),
+)
