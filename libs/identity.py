@@ -81,6 +81,14 @@ def mint_token(
     return jwt.encode(claims, secret or config.jwt_secret(), algorithm=ALGORITHM)
 
 
+def service_identity(service: str, roles: Iterable[str], *, ttl_seconds: int = 3600) -> Identity:
+    """The identity a service's own background work acts under, e.g. ``service:orders`` retrying a saga."""
+    subject = f"service:{service}"
+    return Identity(
+        subject=subject, roles=frozenset(roles), token=mint_token(subject, roles, ttl_seconds=ttl_seconds)
+    )
+
+
 def verify_token(token: str, *, secret: str | None = None) -> Identity:
     """Checks signature, issuer, audience and expiry; raises Unauthenticated otherwise."""
     try:

@@ -1,9 +1,4 @@
-"""``python -m services.orders [serve [--migrate] | migrate]``
-
-The service owns its database and serves health and reflection; its contract (OrdersService in
-protos/shop/orders/v1) is published through reflection, and its RPCs answer UNIMPLEMENTED until the
-service's first business slice implements them.
-"""
+"""``python -m services.orders [serve [--migrate] | migrate]``"""
 
 from __future__ import annotations
 
@@ -11,21 +6,26 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import grpc
-from shop.orders.v1 import orders_pb2
+from shop.orders.v1 import orders_pb2_grpc
 
 from libs.db import Database
 from libs.service_main import Register, main
+from services.orders.api.servicer import SERVICE_NAME, OrdersServicer
+from services.orders.clients.inventory import InventoryClient
+from services.orders.saga.reservation import ReservationSaga
+from services.orders.workers import saga_recovery
 
 MIGRATIONS = Path(__file__).parent / "store" / "migrations"
-CONTRACT = orders_pb2.DESCRIPTOR.services_by_name["OrdersService"].full_name
 
 
-def build(database: Database) -> Register:
+def build(database: Database, inventory: InventoryClient | None = None) -> Register:
     def register(server: grpc.aio.Server) -> Sequence[str]:
-        return []
+        saga = ReservationSaga(database, inventory or InventoryClient())
+        orders_pb2_grpc.add_OrdersServiceServicer_to_server(OrdersServicer(database, saga), server)
+        return [SERVICE_NAME]
 
     return register
 
 
 if __name__ == "__main__":
-    main("orders", migrations_dir=MIGRATIONS, build=build, contracts=[CONTRACT])
+    main("orders", migrations_dir=MIGRATIONS, build=build, workers=[saga_recovery.run])

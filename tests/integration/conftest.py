@@ -40,3 +40,31 @@ async def inventory(inventory_db: Database) -> AsyncIterator[RunningService]:
 @pytest.fixture
 def inventory_stub(inventory: RunningService) -> inventory_pb2_grpc.InventoryServiceStub:
     return inventory_pb2_grpc.InventoryServiceStub(inventory.channel)
+
+
+@pytest.fixture
+async def orders_service(fresh_database, inventory: RunningService) -> AsyncIterator[RunningService]:
+    """An orders gRPC server over its own database, calling the in-process inventory server."""
+    from services.orders.__main__ import build as build_orders
+    from services.orders.clients.inventory import InventoryClient
+
+    database = Database(fresh_database("orders"))
+    client = InventoryClient(inventory.target)
+    server = GrpcServer(config.service_config("orders"), build_orders(database, client))
+    port = await server.start("127.0.0.1:0")
+    target = f"127.0.0.1:{port}"
+    channel = open_channel(target)
+    try:
+        yield RunningService(server, channel, target, database)
+    finally:
+        await channel.close()
+        await server.stop(0)
+        await client.close()
+        await database.dispose()
+
+
+@pytest.fixture
+def orders_stub(orders_service: RunningService):
+    from shop.orders.v1 import orders_pb2_grpc
+
+    return orders_pb2_grpc.OrdersServiceStub(orders_service.channel)

@@ -1,9 +1,89 @@
-"""Tables of the orders database. The service's own tables arrive with its first business slice."""
+"""Tables of the orders database.
+
+Buyer contact data (recipient, phone, address) lives only here and never goes on spans or events.
+"""
 
 from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
 
 from libs.db import new_metadata
 from libs.kit_tables import kit_tables
 
 metadata = new_metadata()
 kit = kit_tables(metadata)
+
+orders = sa.Table(
+    "orders",
+    metadata,
+    sa.Column("order_id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("channel", sa.Text, nullable=False),
+    sa.Column("channel_order_id", sa.Text, nullable=False),
+    sa.Column("shop_code", sa.Text, nullable=False),
+    sa.Column("buyer_id", sa.Text, nullable=False),
+    sa.Column("recipient", sa.Text, nullable=False),
+    sa.Column("phone", sa.Text, nullable=False),
+    sa.Column("province", sa.Text, nullable=False),
+    sa.Column("city", sa.Text, nullable=False),
+    sa.Column("district", sa.Text, nullable=False),
+    sa.Column("street", sa.Text, nullable=False),
+    sa.Column("buyer_message", sa.Text, nullable=False, server_default=""),
+    sa.Column("service_note", sa.Text, nullable=False, server_default=""),
+    sa.Column("notes_resolved", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("hold_category", sa.Text),
+    sa.Column("hold_reason", sa.Text),
+    # The reservation saga at the inventory service: none, reserving (asked, answer not yet booked),
+    # reserved, releasing (asked to release, not yet confirmed), released.
+    sa.Column("reservation_state", sa.Text, nullable=False, server_default="none"),
+    sa.Column("goods_fen", sa.BigInteger, nullable=False),
+    sa.Column("discount_fen", sa.BigInteger, nullable=False),
+    sa.Column("shipping_fee_fen", sa.BigInteger, nullable=False),
+    sa.Column("total_fen", sa.BigInteger, nullable=False),
+    sa.Column("paid_fen", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("paid_at", sa.DateTime(timezone=True)),
+    sa.Column("payment_reference", sa.Text, nullable=False, server_default=""),
+    sa.Column("refunded_fen", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("reviewed_at", sa.DateTime(timezone=True)),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.UniqueConstraint("channel", "channel_order_id", name="uq_orders_channel_order"),
+    sa.CheckConstraint("total_fen >= 0 AND paid_fen >= 0 AND refunded_fen >= 0", name="money_non_negative"),
+    sa.CheckConstraint("refunded_fen <= paid_fen", name="refund_within_payment"),
+    sa.CheckConstraint(
+        "reservation_state IN ('none', 'reserving', 'reserved', 'releasing', 'released')",
+        name="reservation_state",
+    ),
+    sa.Index("ix_orders_status", "status", "paid_at"),
+    sa.Index(
+        "ix_orders_saga_pending",
+        "updated_at",
+        postgresql_where=sa.text("reservation_state IN ('reserving', 'releasing')"),
+    ),
+)
+
+order_lines = sa.Table(
+    "order_lines",
+    metadata,
+    sa.Column("order_id", pg.UUID(as_uuid=True), sa.ForeignKey("orders.order_id"), primary_key=True),
+    sa.Column("line_no", sa.Integer, primary_key=True),
+    sa.Column("sku_code", sa.Text, nullable=False),
+    sa.Column("quantity", sa.Integer, nullable=False),
+    sa.Column("unit_price_fen", sa.BigInteger, nullable=False),
+    sa.CheckConstraint("quantity > 0 AND unit_price_fen >= 0", name="line_values"),
+)
+
+order_timeline = sa.Table(
+    "order_timeline",
+    metadata,
+    sa.Column("entry_id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("order_id", pg.UUID(as_uuid=True), sa.ForeignKey("orders.order_id"), nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("event", sa.Text, nullable=False),
+    sa.Column("from_status", sa.Text),
+    sa.Column("to_status", sa.Text),
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    sa.Index("ix_order_timeline_order", "order_id", "entry_id"),
+)

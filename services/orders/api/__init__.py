@@ -1,0 +1,1 @@
+"""gRPC face of the orders service: protobuf <-> domain, nothing else."""

@@ -1,0 +1,46 @@
+"""The inventory service as the orders service sees it: reserve and release an order's stock."""
+
+from __future__ import annotations
+
+from shop.inventory.v1 import inventory_pb2 as pb
+from shop.inventory.v1 import inventory_pb2_grpc
+
+from libs import config, identity
+from libs.errors import NotFound
+from libs.grpc_client import call, open_channel
+from services.orders.domain.intake import OrderLine
+
+
+class InventoryClient:
+    """Reservation calls, idempotent by order id at the inventory service, so any of them may be repeated."""
+
+    def __init__(self, target: str | None = None) -> None:
+        self.channel = open_channel(target or config.service_target("inventory"))
+        self.stub = inventory_pb2_grpc.InventoryServiceStub(self.channel)
+
+    async def reserve(
+        self, order_id: str, lines: tuple[OrderLine, ...], *, caller: identity.Identity
+    ) -> None:
+        """All lines or none (INV-10); FailedPrecondition names the short line, Unavailable when down."""
+        await call(
+            self.stub.ReserveStock,
+            pb.ReserveStockRequest(
+                order_id=order_id,
+                lines=[pb.StockLine(sku_code=x.sku_code, quantity=x.quantity) for x in lines],
+            ),
+            caller=caller,
+        )
+
+    async def release(self, order_id: str, reason: str, *, caller: identity.Identity) -> None:
+        """Releases the order's reservation; an order with none is fine (nothing to give back)."""
+        try:
+            await call(
+                self.stub.ReleaseReservation,
+                pb.ReleaseReservationRequest(order_id=order_id, reason=reason[:500]),
+                caller=caller,
+            )
+        except NotFound:
+            return
+
+    async def close(self) -> None:
+        await self.channel.close()

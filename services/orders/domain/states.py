@@ -1,0 +1,74 @@
+"""The order's state machine (ORD-4) and its timeline.
+
+pending payment -> paid -> reviewed -> released to warehouse -> shipped -> delivered -> completed; or
+cancelled; or on hold as an exception (system fault, logistics problem, customer reason, or a failed
+review) until it is retried or cancelled. Every change is kept on the timeline with actor, time and reason.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+
+from libs.errors import FailedPrecondition
+
+
+class OrderStatus(enum.Enum):
+    PENDING_PAYMENT = "pending_payment"
+    PAID = "paid"
+    REVIEWED = "reviewed"
+    RELEASED = "released"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    ON_HOLD = "on_hold"
+
+
+class HoldCategory(enum.Enum):
+    """Why an order sits in the exception queue (ORD-2, ORD-4)."""
+
+    SYSTEM_FAULT = "system_fault"  # a dependency failed; retrying may succeed as is
+    LOGISTICS_PROBLEM = "logistics_problem"
+    CUSTOMER_REASON = "customer_reason"
+    REVIEW_FAILED = "review_failed"  # payment, address, notes or stock: needs a person
+
+
+S = OrderStatus
+ALLOWED: dict[OrderStatus, frozenset[OrderStatus]] = {
+    S.PENDING_PAYMENT: frozenset({S.PAID, S.CANCELLED}),
+    S.PAID: frozenset({S.REVIEWED, S.ON_HOLD, S.CANCELLED}),
+    S.REVIEWED: frozenset({S.RELEASED, S.ON_HOLD, S.CANCELLED}),
+    # An exception is retried by reviewing again, or the order is cancelled.
+    S.ON_HOLD: frozenset({S.REVIEWED, S.ON_HOLD, S.CANCELLED}),
+    # After release a cancellation needs logistics' acceptance first (ORD-5); that check is the caller's.
+    S.RELEASED: frozenset({S.SHIPPED, S.ON_HOLD, S.CANCELLED}),
+    S.SHIPPED: frozenset({S.DELIVERED}),
+    S.DELIVERED: frozenset({S.COMPLETED}),
+    S.COMPLETED: frozenset(),
+    S.CANCELLED: frozenset(),
+}
+
+#: States in which the order may still change before the warehouse has it (ORD-7 amendments).
+BEFORE_RELEASE = frozenset({S.PENDING_PAYMENT, S.PAID, S.REVIEWED, S.ON_HOLD})
+
+
+def check_transition(current: OrderStatus, target: OrderStatus, *, field: str = "order_id") -> None:
+    """Raises FailedPrecondition unless ``current -> target`` is a step of ORD-4."""
+    if target not in ALLOWED[current]:
+        raise FailedPrecondition.for_field(
+            field, f"an order that is {current.value} cannot become {target.value}", reason="ORDER_STATE"
+        )
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One change on an order's timeline (ORD-4, ORD-7)."""
+
+    at: datetime
+    actor: str
+    event: str
+    from_status: OrderStatus | None
+    to_status: OrderStatus | None
+    reason: str = ""

@@ -1,0 +1,1 @@
+"""Workflows that span services, as explicit state machines with compensations."""

@@ -1,0 +1,49 @@
+"""Finishes reservation steps left open by a crash or an outage (the saga's ``resume``)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from libs.db import Database
+from libs.identity import service_identity
+from services.orders.clients.inventory import InventoryClient
+from services.orders.saga.reservation import ReservationSaga
+from services.orders.store import orders
+
+log = logging.getLogger(__name__)
+
+# A step younger than this may still be in flight in the process that started it.
+GRACE_SECONDS = 5.0
+
+
+async def recover_once(
+    database: Database, saga: ReservationSaga, *, batch: int = 50, grace: float = GRACE_SECONDS
+) -> int:
+    """Resumes up to ``batch`` open steps; returns how many were looked at."""
+    async with database.transaction() as conn:
+        pending = await orders.saga_pending(conn, older_than_seconds=grace, limit=batch)
+    caller = service_identity("orders", ["integrator"])
+    for order_id in pending:
+        try:
+            await saga.resume(order_id, caller=caller)
+        except Exception:
+            log.exception("saga step could not be resumed", extra={"order_id": order_id})
+    return len(pending)
+
+
+async def run(database: Database, stop: asyncio.Event, *, interval_seconds: float = 5.0) -> None:
+    """Resumes open steps until ``stop`` is set."""
+    inventory = InventoryClient()
+    saga = ReservationSaga(database, inventory)
+    try:
+        while not stop.is_set():
+            try:
+                await recover_once(database, saga)
+            except Exception:
+                log.exception("saga recovery pass failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval_seconds)
+    finally:
+        await inventory.close()
