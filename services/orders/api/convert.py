@@ -7,8 +7,9 @@ from shop.orders.v1 import orders_pb2 as pb
 
 from libs.errors import InvalidArgument
 from libs.timestamps import to_timestamp
-from services.orders.domain.intake import CURRENCY, Channel
+from services.orders.domain.intake import CURRENCY, Address, Channel
 from services.orders.domain.states import OrderStatus, TimelineEntry
+from services.orders.store.amendments import Amendments
 from services.orders.store.orders import Order
 
 CHANNEL_FROM_PB = {
@@ -42,7 +43,40 @@ def fen(value: money_pb2.Money, field: str) -> int:
     return value.amount_minor
 
 
-def order_to_pb(order: Order, timeline: list[TimelineEntry] | None = None) -> pb.Order:
+def address_to_pb(a: Address) -> pb.Address:
+    return pb.Address(
+        recipient=a.recipient,
+        phone=a.phone,
+        province=a.province,
+        city=a.city,
+        district=a.district,
+        street=a.street,
+    )
+
+
+def address_from_pb(a: pb.Address) -> Address:
+    return Address(a.recipient, a.phone, a.province, a.city, a.district, a.street)
+
+
+def amendments_to_pb(amendments: Amendments) -> pb.Amendments:
+    return pb.Amendments(
+        carrier_code=amendments.carrier_code,
+        invoice_requested=amendments.invoice is not None,
+        invoice_title=amendments.invoice.title if amendments.invoice else "",
+        invoice_tax_id=amendments.invoice.tax_id if amendments.invoice else "",
+        shipments=[
+            pb.Shipment(
+                address=address_to_pb(s.address),
+                lines=[pb.OrderLine(sku_code=sku, quantity=q) for sku, q in s.lines],
+            )
+            for s in amendments.shipments
+        ],
+    )
+
+
+def order_to_pb(
+    order: Order, timeline: list[TimelineEntry] | None = None, amendments: Amendments | None = None
+) -> pb.Order:
     out = pb.Order(
         order_id=order.order_id,
         channel=CHANNEL_TO_PB[order.channel],
@@ -56,14 +90,7 @@ def order_to_pb(order: Order, timeline: list[TimelineEntry] | None = None) -> pb
         created_at=to_timestamp(order.created_at),
         shop_code=order.shop_code,
         buyer_id=order.buyer_id,
-        address=pb.Address(
-            recipient=order.address.recipient,
-            phone=order.address.phone,
-            province=order.address.province,
-            city=order.address.city,
-            district=order.address.district,
-            street=order.address.street,
-        ),
+        address=address_to_pb(order.address),
         buyer_message=order.buyer_message,
         service_note=order.service_note,
         notes_resolved=order.notes_resolved,
@@ -74,7 +101,10 @@ def order_to_pb(order: Order, timeline: list[TimelineEntry] | None = None) -> pb
         hold_category=order.hold_category.value if order.hold_category else "",
         hold_reason=order.hold_reason,
         reservation_state=order.reservation_state,
+        refunded=money(order.refunded_fen),
     )
+    if amendments is not None:
+        out.amendments.CopyFrom(amendments_to_pb(amendments))
     if order.paid_at:
         out.paid_at.CopyFrom(to_timestamp(order.paid_at))
     for entry in timeline or []:

@@ -13,12 +13,13 @@ from libs.db import Database
 from libs.errors import DomainError, FailedPrecondition, InvalidArgument
 from libs.telemetry import set_attributes
 from libs.timestamps import from_timestamp
+from services.orders.api.amendments import AmendmentsApi
 from services.orders.api.convert import CHANNEL_FROM_PB, STATUS_TO_PB, fen, order_to_pb
 from services.orders.domain.intake import Address, Payment, incoming_order
 from services.orders.domain.review import check_batch_size
 from services.orders.domain.states import OrderStatus
 from services.orders.saga.reservation import ReservationSaga
-from services.orders.store import orders
+from services.orders.store import amendments, orders
 from services.orders.store.orders import Order
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["OrdersService"].full_name
@@ -50,7 +51,7 @@ def _outcome(order_id: str, order: Order | None, error: DomainError | None = Non
     )
 
 
-class OrdersServicer(pb_grpc.OrdersServiceServicer):  # type: ignore[misc]
+class OrdersServicer(AmendmentsApi, pb_grpc.OrdersServiceServicer):  # type: ignore[misc]
     def __init__(self, database: Database, saga: ReservationSaga) -> None:
         self.db = database
         self.saga = saga
@@ -59,7 +60,8 @@ class OrdersServicer(pb_grpc.OrdersServiceServicer):  # type: ignore[misc]
         async with self.db.connection() as conn:
             order = await orders.get(conn, order_id)
             timeline = await orders.timeline(conn, order_id)
-        return order_to_pb(order, timeline)
+            changes = await amendments.of(conn, order_id)
+        return order_to_pb(order, timeline, changes)
 
     async def SubmitOrder(self, request: pb.SubmitOrderRequest, context: Any) -> pb.SubmitOrderResponse:
         caller = identity.require_role(*CHANNELS)

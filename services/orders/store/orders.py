@@ -43,6 +43,7 @@ class Order:
     paid_at: datetime | None
     payment_reference: str
     created_at: datetime
+    refunded_fen: int = 0
 
 
 def parse_id(order_id: str, field: str = "order_id") -> uuid.UUID:
@@ -159,6 +160,7 @@ async def get(conn: AsyncConnection, order_id: str, *, lock: bool = False) -> Or
         paid_at=m["paid_at"],
         payment_reference=m["payment_reference"],
         created_at=m["created_at"],
+        refunded_fen=m["refunded_fen"],
     )
 
 

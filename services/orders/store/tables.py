@@ -87,3 +87,57 @@ order_timeline = sa.Table(
     sa.Column("reason", sa.Text, nullable=False, server_default=""),
     sa.Index("ix_order_timeline_order", "order_id", "entry_id"),
 )
+
+# Amendments before release (ORD-7).
+order_amendments = sa.Table(
+    "order_amendments",
+    metadata,
+    sa.Column("order_id", pg.UUID(as_uuid=True), sa.ForeignKey("orders.order_id"), primary_key=True),
+    sa.Column("carrier_code", sa.Text, nullable=False, server_default=""),
+    sa.Column("invoice_title", sa.Text, nullable=False, server_default=""),
+    sa.Column("invoice_tax_id", sa.Text, nullable=False, server_default=""),
+    sa.Column("invoice_requested_at", sa.DateTime(timezone=True)),
+)
+
+# Split shipments (分地址发): each with its own address and lines.
+order_shipments = sa.Table(
+    "order_shipments",
+    metadata,
+    sa.Column("order_id", pg.UUID(as_uuid=True), sa.ForeignKey("orders.order_id"), primary_key=True),
+    sa.Column("shipment_no", sa.Integer, primary_key=True),
+    sa.Column("recipient", sa.Text, nullable=False),
+    sa.Column("phone", sa.Text, nullable=False),
+    sa.Column("province", sa.Text, nullable=False),
+    sa.Column("city", sa.Text, nullable=False),
+    sa.Column("district", sa.Text, nullable=False),
+    sa.Column("street", sa.Text, nullable=False),
+)
+
+order_shipment_lines = sa.Table(
+    "order_shipment_lines",
+    metadata,
+    sa.Column("order_id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("shipment_no", sa.Integer, primary_key=True),
+    sa.Column("sku_code", sa.Text, primary_key=True),
+    sa.Column("quantity", sa.Integer, nullable=False),
+    sa.ForeignKeyConstraint(
+        ["order_id", "shipment_no"],
+        ["order_shipments.order_id", "order_shipments.shipment_no"],
+        name="fk_order_shipment_lines_shipment",
+    ),
+    sa.CheckConstraint("quantity > 0", name="quantity_positive"),
+)
+
+# Refunds recorded on the order (ORD-4), the minus side of net sales (ORD-9).
+refunds = sa.Table(
+    "refunds",
+    metadata,
+    sa.Column("refund_id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("order_id", pg.UUID(as_uuid=True), sa.ForeignKey("orders.order_id"), nullable=False),
+    sa.Column("amount_fen", sa.BigInteger, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("refunded_by", sa.Text, nullable=False),
+    sa.Column("refunded_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.CheckConstraint("amount_fen > 0", name="amount_positive"),
+    sa.Index("ix_refunds_at", "refunded_at"),
+)
