@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from shop.orders.v1 import orders_pb2 as pb
 from shop.orders.v1 import orders_pb2_grpc as pb_grpc
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs import identity
 from libs.db import Database
@@ -14,12 +17,13 @@ from libs.errors import DomainError, FailedPrecondition, InvalidArgument
 from libs.telemetry import set_attributes
 from libs.timestamps import from_timestamp
 from services.orders.api.amendments import AmendmentsApi
-from services.orders.api.convert import CHANNEL_FROM_PB, STATUS_TO_PB, fen, order_to_pb
-from services.orders.domain.intake import Address, Payment, incoming_order
+from services.orders.api.convert import CHANNEL_FROM_PB, STATUS_TO_PB, fen, money, order_to_pb
+from services.orders.api.promotions import PromotionsApi, price_checkout
+from services.orders.domain.intake import Address, Channel, IncomingOrder, Payment, incoming_order
 from services.orders.domain.review import check_batch_size
 from services.orders.domain.states import OrderStatus
 from services.orders.saga.reservation import ReservationSaga
-from services.orders.store import amendments, orders
+from services.orders.store import amendments, orders, promotions
 from services.orders.store.orders import Order
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["OrdersService"].full_name
@@ -51,17 +55,24 @@ def _outcome(order_id: str, order: Order | None, error: DomainError | None = Non
     )
 
 
-class OrdersServicer(AmendmentsApi, pb_grpc.OrdersServiceServicer):  # type: ignore[misc]
+class OrdersServicer(AmendmentsApi, PromotionsApi, pb_grpc.OrdersServiceServicer):  # type: ignore[misc]
     def __init__(self, database: Database, saga: ReservationSaga) -> None:
         self.db = database
         self.saga = saga
+        self.inventory = saga.inventory
 
     async def _full(self, order_id: str) -> pb.Order:
         async with self.db.connection() as conn:
             order = await orders.get(conn, order_id)
             timeline = await orders.timeline(conn, order_id)
             changes = await amendments.of(conn, order_id)
-        return order_to_pb(order, timeline, changes)
+            used = await promotions.uses_of_order(conn, order_id)
+        out = order_to_pb(order, timeline, changes)
+        for use in used:
+            out.promotions.append(
+                pb.AppliedPromotion(promotion_id=use.promotion_id, discount=money(use.discount_fen))
+            )
+        return out
 
     async def SubmitOrder(self, request: pb.SubmitOrderRequest, context: Any) -> pb.SubmitOrderResponse:
         caller = identity.require_role(*CHANNELS)
@@ -82,10 +93,52 @@ class OrdersServicer(AmendmentsApi, pb_grpc.OrdersServiceServicer):  # type: ign
             payment=_payment(request.payment, "payment") if request.HasField("payment") else None,
             currency_code="",
         )
+        categories: dict[str, str] = {}
+        if incoming.channel is Channel.OWN_SITE:
+            # Asked before the checkout transaction, so no row lock waits on another service.
+            async with self.db.connection() as conn:
+                running = await promotions.active(conn, datetime.now(UTC))
+            if any(p.eligible_categories for p in running):
+                categories = await self.inventory.categories(
+                    [x.sku_code for x in incoming.lines], caller=caller
+                )
         async with self.db.transaction() as conn:
-            order_id, created = await orders.insert_order(conn, incoming, actor=caller.subject)
+            if incoming.channel is Channel.OWN_SITE:
+                order_id, created = await self._checkout(
+                    conn, incoming, list(request.coupon_codes), caller, categories
+                )
+            else:
+                order_id, created = await orders.insert_order(conn, incoming, actor=caller.subject)
         set_attributes(order_id=order_id, channel=incoming.channel.value)
         return pb.SubmitOrderResponse(order=await self._full(order_id), created=created)
+
+    async def _checkout(
+        self,
+        conn: AsyncConnection,
+        incoming: IncomingOrder,
+        coupon_codes: list[str],
+        caller: identity.Identity,
+        categories: dict[str, str],
+    ) -> tuple[str, bool]:
+        """An own-site order is priced with our promotions (ORD-8) in the transaction that stores it."""
+        existing = await orders.find_id(conn, incoming.channel, incoming.channel_order_id)
+        if existing is not None:
+            return existing, False
+        priced = await price_checkout(
+            conn, self.inventory,
+            lines=[(x.sku_code, x.quantity, x.unit_price_fen) for x in incoming.lines],
+            buyer_id=incoming.buyer_id, coupon_codes=coupon_codes, caller=caller, lock=True, at=datetime.now(UTC),
+            categories=categories,
+        )  # fmt: skip
+        priced_order = replace(incoming, discount_fen=incoming.discount_fen + priced.discount_fen)
+        if incoming.payment is not None and incoming.payment.amount_fen != priced_order.total_fen:
+            raise InvalidArgument.for_field(
+                "payment.amount", f"must equal the order total after promotions, {priced_order.total_fen} fen"
+            )
+        order_id, created = await orders.insert_order(conn, priced_order, actor=caller.subject)
+        if created:
+            await promotions.record_uses(conn, order_id, incoming.buyer_id, priced.applied)
+        return order_id, created
 
     async def ConfirmPayment(
         self, request: pb.ConfirmPaymentRequest, context: Any

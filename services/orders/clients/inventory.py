@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from shop.inventory.v1 import inventory_pb2 as pb
 from shop.inventory.v1 import inventory_pb2_grpc
 
@@ -41,6 +43,18 @@ class InventoryClient:
             )
         except NotFound:
             return
+
+    async def categories(self, sku_codes: list[str], *, caller: identity.Identity) -> dict[str, str]:
+        """Each SKU's category (for category-wide promotions); unknown SKUs have none."""
+
+        async def one(sku: str) -> tuple[str, str]:
+            try:
+                reply = await call(self.stub.GetSku, pb.GetSkuRequest(sku_code=sku), caller=caller)
+            except NotFound:
+                return sku, ""
+            return sku, reply.sku.category
+
+        return dict(await asyncio.gather(*(one(sku) for sku in sorted(set(sku_codes)))))
 
     async def close(self) -> None:
         await self.channel.close()

@@ -164,6 +164,17 @@ async def get(conn: AsyncConnection, order_id: str, *, lock: bool = False) -> Or
     )
 
 
+async def find_id(conn: AsyncConnection, channel: Channel, channel_order_id: str) -> str | None:
+    oid = (
+        await conn.execute(
+            sa.select(orders.c.order_id).where(
+                orders.c.channel == channel.value, orders.c.channel_order_id == channel_order_id
+            )
+        )
+    ).scalar_one_or_none()
+    return None if oid is None else str(oid)
+
+
 async def find(conn: AsyncConnection, channel: Channel, channel_order_id: str) -> Order:
     oid = (
         await conn.execute(

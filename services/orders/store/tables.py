@@ -141,3 +141,43 @@ refunds = sa.Table(
     sa.CheckConstraint("amount_fen > 0", name="amount_positive"),
     sa.Index("ix_refunds_at", "refunded_at"),
 )
+
+# Promotions (ORD-8): coupons, thresholds, percentage discounts; their uses hold budgets and per-buyer
+# limits under concurrent checkouts (each checkout locks the promotions it prices with).
+promotions = sa.Table(
+    "promotions",
+    metadata,
+    sa.Column("promotion_id", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("starts_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("ends_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("eligible_skus", pg.ARRAY(sa.Text), nullable=False, server_default="{}"),
+    sa.Column("eligible_categories", pg.ARRAY(sa.Text), nullable=False, server_default="{}"),
+    sa.Column("coupon_code", sa.Text, unique=True),
+    sa.Column("amount_off_fen", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("threshold_fen", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("repeat", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("max_off_fen", sa.BigInteger),
+    sa.Column("rate_bp", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("stackable", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("priority", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("budget_fen", sa.BigInteger),
+    sa.Column("per_buyer_limit", sa.Integer),
+    sa.Column("spent_fen", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("created_by", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.CheckConstraint("budget_fen IS NULL OR spent_fen <= budget_fen", name="within_budget"),
+    sa.Index("ix_promotions_window", "starts_at", "ends_at"),
+)
+
+promotion_uses = sa.Table(
+    "promotion_uses",
+    metadata,
+    sa.Column("promotion_id", sa.Text, sa.ForeignKey("promotions.promotion_id"), primary_key=True),
+    sa.Column("order_id", pg.UUID(as_uuid=True), sa.ForeignKey("orders.order_id"), primary_key=True),
+    sa.Column("buyer_id", sa.Text, nullable=False),
+    sa.Column("discount_fen", sa.BigInteger, nullable=False),
+    sa.Column("used_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Index("ix_promotion_uses_buyer", "promotion_id", "buyer_id"),
+)
