@@ -101,8 +101,9 @@ async def discrepancies(conn: AsyncConnection, sku_codes: list[str] | None = Non
         .subquery()
     )
     ls = lot_stock
+    lot_of_bin = lots.alias("lot_of_bin")
     per_bin = sa.select(
-        lot_ledger.c.sku_code,
+        lot_of_bin.c.sku_code,
         sa.func.coalesce(ls.c.lot_id, lot_ledger.c.lot_id).label("lot_id"),
         sa.func.coalesce(ls.c.warehouse_code, lot_ledger.c.warehouse_code).label("warehouse_code"),
         sa.func.coalesce(ls.c.bin_code, lot_ledger.c.bin_code).label("bin_code"),
@@ -117,7 +118,7 @@ async def discrepancies(conn: AsyncConnection, sku_codes: list[str] | None = Non
                 ls.c.bin_code == lot_ledger.c.bin_code,
             ),
             full=True,
-        )
+        ).join(lot_of_bin, lot_of_bin.c.lot_id == sa.func.coalesce(ls.c.lot_id, lot_ledger.c.lot_id))
     )
     for r in (await conn.execute(per_bin)).all():
         if sku_codes is not None and r.sku_code not in sku_codes:
