@@ -33,14 +33,16 @@ class EmbeddedPostgres:
         """A libpq URL for ``database`` (Unix socket)."""
         return str(self._server.get_uri(database=database))
 
-    def create_database(self, name: str) -> str:
-        """Creates ``name`` unless it exists; returns its URL."""
-        if not _DB_NAME.match(name):
-            raise ValueError(f"database name {name!r} must be lower-case letters, digits and '_'")
+    def create_database(self, name: str, *, template: str | None = None) -> str:
+        """Creates ``name`` unless it exists, optionally as a copy of ``template``; returns its URL."""
+        for value in (name, template or "x"):
+            if not _DB_NAME.match(value):
+                raise ValueError(f"database name {value!r} must be lower-case letters, digits and '_'")
         with psycopg.connect(self.url(), autocommit=True) as conn:
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
             if exists is None:
-                conn.execute(f'CREATE DATABASE "{name}"')
+                copy = f' TEMPLATE "{template}"' if template else ""
+                conn.execute(f'CREATE DATABASE "{name}"{copy}')
         return self.url(name)
 
     def drop_database(self, name: str) -> None:

@@ -45,10 +45,16 @@ def postgres() -> Iterator[EmbeddedPostgres]:
 def fresh_database(postgres: EmbeddedPostgres) -> Callable[[str], str]:
     """Creates a new, migrated database for a service and returns its URL."""
 
+    templates: dict[str, str] = {}
+
     def make(service: str) -> str:
-        url = postgres.create_database(f"test_{service}_{next(_db_counter)}")
-        migrate(url, REPO / "services" / service / "store" / "migrations")
-        return url
+        # Migrate once per run into a template, then copy it: far faster than migrating every database.
+        if service not in templates:
+            template = f"template_{service}"
+            postgres.drop_database(template)
+            migrate(postgres.create_database(template), REPO / "services" / service / "store" / "migrations")
+            templates[service] = template
+        return postgres.create_database(f"test_{service}_{next(_db_counter)}", template=templates[service])
 
     return make
 

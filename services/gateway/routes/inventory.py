@@ -72,6 +72,9 @@ class StockLevelOut(BaseModel):
     held: int
     available: int
     sellable: bool
+    in_transit: int = Field(
+        default=0, description="Units shipped here by a transfer, not yet received (INV-12)."
+    )
 
 
 class LotOut(BaseModel):
@@ -135,6 +138,7 @@ def _level_out(level: pb.StockLevel) -> StockLevelOut:
         held=level.held,
         available=level.available,
         sellable=level.sellable,
+        in_transit=level.in_transit,
     )
 
 

@@ -106,6 +106,7 @@ async def lend(conn: AsyncConnection, wanted: LoanRequest, *, actor: str) -> Loa
         lines=(Line(wanted.sku_code, wanted.quantity),),
         actor=actor,
         note=f"sample loan to {wanted.borrower} on {lent_at.date().isoformat()}",
+        quantity_field="quantity",
     )
     return await get(conn, str(loan_id))
 

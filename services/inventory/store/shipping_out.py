@@ -28,14 +28,18 @@ async def take_out(
     lines: tuple[Line, ...],
     actor: str,
     note: str = "",
+    quantity_field: str = "lines[{i}].quantity",
 ) -> None:
-    """Moves ``lines`` out of ``warehouse_code`` oldest lot first; refuses to touch reserved or held units."""
+    """Moves ``lines`` out of ``warehouse_code`` oldest lot first; refuses to touch reserved or held units.
+
+    ``quantity_field`` names the request field of a line's quantity in errors ("{i}" is the line index).
+    """
     await ledger.lock_levels(conn, [(line.sku_code, warehouse_code) for line in lines])
     movements: list[Movement] = []
     taken: dict[tuple[str, str], int] = defaultdict(int)
     for i, line in enumerate(lines):
         stock = await ledger.lots_of(conn, line.sku_code, warehouse_code, lock=True)
-        for pick in pick_fifo(stock, line.quantity, field=f"lines[{i}].quantity"):
+        for pick in pick_fifo(stock, line.quantity, field=quantity_field.format(i=i)):
             movements.append(
                 Movement(
                     kind=MovementKind.TRANSFER_OUT,
@@ -51,7 +55,9 @@ async def take_out(
             )
             taken[(line.sku_code, str(pick.lot_id))] += pick.quantity
     # The guarded post refuses to take units that are reserved or held (available would go negative).
-    await ledger.post(conn, movements, actor=actor, field="lines")
+    await ledger.post(
+        conn, movements, actor=actor, field=quantity_field.format(i=0) if len(lines) == 1 else "lines"
+    )
     for (sku_code, lot_id), quantity in taken.items():
         await conn.execute(
             insert(document_picks).values(

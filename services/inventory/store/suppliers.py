@@ -107,14 +107,15 @@ async def return_to_supplier(
     await conn.execute(
         supplier_returns.insert().values(return_id=return_id, supplier_code=supplier_code, created_by=actor)
     )
-    own = [d for d in await defective_lots(conn) if d.supplier_code == supplier_code]
-    await ledger.lock_levels(conn, [(line.sku_code, DEFECTIVE_WAREHOUSE) for line in lines])
-    movements: list[Movement] = []
     for i, line in enumerate(lines):
         if not await catalogue.sku_exists(conn, line.sku_code):
             raise NotFound.for_field(
                 f"lines[{i}].sku_code", f"unknown SKU {line.sku_code!r}", reason="SKU_NOT_FOUND"
             )
+    own = [d for d in await defective_lots(conn) if d.supplier_code == supplier_code]
+    await ledger.lock_levels(conn, [(line.sku_code, DEFECTIVE_WAREHOUSE) for line in lines])
+    movements: list[Movement] = []
+    for i, line in enumerate(lines):
         mine = {d.lot_id for d in own if d.sku_code == line.sku_code}
         stock = [
             s
