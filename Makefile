@@ -8,7 +8,7 @@ PROTOS := $(shell find protos -name '*.proto' | sort)
 ROLE   ?= integrator
 USER_ID ?= dev-user
 
-.PHONY: install proto run test trace token migration clean
+.PHONY: install proto run test bench trace token migration clean
 
 install: $(VENV)/.installed gen/.generated
 
@@ -50,6 +50,10 @@ trace: install
 ## Mint a development token: make token ROLE=stock_keeper USER_ID=alice
 token: install
 	@$(PY) -m libs.identity mint --role $(ROLE) --user $(USER_ID)
+
+## The order-flow benchmark against the suite as separate processes; writes bench-results/order-flow.json.
+bench: install
+	$(PY) -m tests.bench
 
 ## Write a service's next migration from its tables: make migration SERVICE=inventory MESSAGE="what changed"
 migration: install

@@ -15,7 +15,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy.engine import make_url
 
-from libs.errors import Aborted, InvalidArgument
+from libs.errors import Aborted, InvalidArgument, Unavailable
 
 # serialization_failure, deadlock_detected
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
@@ -54,7 +54,10 @@ class Database:
             normalize_url(url),
             pool_size=pool_size,
             max_overflow=max_overflow,
-            pool_pre_ping=True,
+            # No ping per checkout (a round trip on every transaction): a connection the server dropped is
+            # invalidated on first use and that call answers UNAVAILABLE, safe to retry.
+            pool_pre_ping=False,
+            pool_recycle=1800,
         )
 
     @asynccontextmanager
@@ -70,6 +73,10 @@ class Database:
             if getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES:
                 raise Aborted(
                     "concurrent update conflict; retry the request", reason="CONCURRENCY_CONFLICT"
+                ) from exc
+            if exc.connection_invalidated:
+                raise Unavailable(
+                    "database connection lost; retry the request", reason="DATABASE_UNAVAILABLE"
                 ) from exc
             raise
         except sa.exc.DataError as exc:

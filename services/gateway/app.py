@@ -14,9 +14,14 @@ from services.gateway.problems import handle_domain_error, handle_validation_err
 from services.gateway.routes import (
     health,
     inventory,
+    inventory_counts,
     inventory_holds,
     inventory_places,
+    inventory_planning,
+    inventory_receiving,
     inventory_reservations,
+    inventory_transfers,
+    orders,
 )
 from services.gateway.upstreams import open_upstreams
 
@@ -57,4 +62,9 @@ def create_app() -> FastAPI:
     app.include_router(inventory_places.router)
     app.include_router(inventory_reservations.router)
     app.include_router(inventory_holds.router)
+    app.include_router(inventory_receiving.router)
+    app.include_router(inventory_transfers.router)
+    app.include_router(inventory_counts.router)
+    app.include_router(inventory_planning.router)
+    app.include_router(orders.router)
     return app

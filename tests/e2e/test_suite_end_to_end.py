@@ -186,6 +186,60 @@ def test_error_responses_name_their_trace(suite):
     assert response.json()["error"]["trace_id"] == response.headers["X-Trace-Id"]
 
 
+def test_order_flow_is_one_trace_over_gateway_orders_and_inventory(suite):
+    """Intake, then review with its reservation: one trace over gateway -> orders -> inventory."""
+    keeper = {"Authorization": f"Bearer {token_for('stock_keeper', 'keeper-e2e')}"}
+    shop = {"Authorization": f"Bearer {token_for('integrator', 'tmall')}"}
+    lead = {"Authorization": f"Bearer {token_for('supervisor', 'lead')}"}
+    sku = {
+        "request_id": "e2e-sku-2", "sku_code": "E2E-2", "style_number": "E2E2", "colour": "blue", "size": "L",
+        "name": "Order flow tee", "category": "apparel", "barcode": "E2E-0000002",
+    }  # fmt: skip
+    assert httpx.post(suite.gateway + "/v1/inventory/skus", json=sku, headers=keeper).status_code == 201
+    received = httpx.post(
+        suite.gateway + "/v1/inventory/stock-receipts",
+        json={"request_id": "e2e-in-2", "sku_code": "E2E-2", "quantity": 5},
+        headers=keeper,
+    )
+    assert received.status_code == 201
+    order = {
+        "channel": "tmall", "channel_order_id": "E2E-ORDER-1", "shop_code": "tmall-flagship", "buyer_id": "b1",
+        "address": {
+            "recipient": "Wang Fang", "phone": "13812345678", "province": "Zhejiang", "city": "Hangzhou",
+            "district": "Xihu", "street": "18 Longjing Road",
+        },
+        "lines": [{"sku_code": "E2E-2", "quantity": 2, "unit_price_fen": 8800}],
+        "payment": {"amount_fen": 17600, "paid_at": "2026-11-23T08:00:00Z", "reference": "ALI-E2E"},
+    }  # fmt: skip
+    created = httpx.post(suite.gateway + "/v1/orders", json=order, headers=shop)
+    assert created.status_code == 201, created.text
+    order_id = created.json()["order_id"]
+    reviewed = httpx.post(suite.gateway + "/v1/order-reviews", json={"order_ids": [order_id]}, headers=lead)
+    assert reviewed.status_code == 200 and reviewed.json()[0]["status"] == "reviewed", reviewed.text
+    trace_id = reviewed.headers["X-Trace-Id"]
+
+    deadline = time.monotonic() + 10
+    while True:
+        spans = [s for s in read_spans(suite.var / "spans") if s.trace_id == trace_id]
+        tree = build_tree(trace_id, spans)
+        edges = service_edges(tree)
+        if (
+            {("gateway", "orders"), ("orders", "inventory")} <= edges and not tree.orphans
+        ) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert tree.orphans == []
+    assert len(tree.roots) == 1 and tree.roots[0].span.service == "gateway"
+    assert edges == {("gateway", "orders"), ("orders", "inventory")}
+    reserve = [
+        s for s in spans if s.service == "inventory" and s.name.endswith("InventoryService/ReserveStock")
+    ]
+    assert reserve and reserve[0].kind == "SERVER"
+    assert any(s.attributes.get("shop.order_id") == order_id for s in spans if s.service == "orders")
+    # No personal data on spans.
+    assert not any("13812345678" in str(s.attributes) or "Longjing" in str(s.attributes) for s in spans)
+
+
 def test_sigterm_stops_everything_and_frees_every_port(suite):
     """Runs last in this module: stopping the suite leaves no process and no listening port."""
     postmaster_pid_file = suite.var / "pgdata" / "postmaster.pid"

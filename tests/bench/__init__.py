@@ -1,0 +1,1 @@
+"""Benchmarks: `make bench` runs the order-flow benchmark against the suite as separate processes."""
