@@ -172,3 +172,9 @@ async def sku_of_lot(conn: AsyncConnection, lot_id: uuid.UUID) -> str:
     if sku_code is None:
         raise NotFound.for_field("lot_id", f"no lot {lot_id}", reason="LOT_NOT_FOUND")
     return str(sku_code)
+
+
+async def unknown_skus(conn: AsyncConnection, sku_codes: list[str]) -> set[str]:
+    """The codes among ``sku_codes`` that name no SKU (one query for a whole order)."""
+    known = (await conn.execute(sa.select(skus.c.sku_code).where(skus.c.sku_code.in_(sku_codes)))).scalars()
+    return set(sku_codes) - set(known)

@@ -22,6 +22,17 @@ from services.inventory.domain.stock import Movement, StockLevel
 from services.inventory.store.tables import lot_stock, lots, stock_levels, stock_movements, warehouses
 
 
+async def ensure_levels(conn: AsyncConnection, keys: Sequence[tuple[str, str]]) -> None:
+    """Creates missing stock-level rows (all zero) for (sku, warehouse) pairs."""
+    ordered = sorted(set(keys))
+    if ordered:
+        await conn.execute(
+            insert(stock_levels)
+            .values([{"sku_code": s, "warehouse_code": w} for s, w in ordered])
+            .on_conflict_do_nothing()
+        )
+
+
 async def lock_levels(conn: AsyncConnection, keys: Sequence[tuple[str, str]]) -> None:
     """Locks the stock levels of (sku, warehouse) pairs in sorted order, creating missing rows first."""
     ordered = sorted(set(keys))
@@ -57,7 +68,9 @@ async def post(
         d[2] += m.held_delta
         if m.lot_id is not None and m.on_hand_delta:
             lot_deltas[(m.lot_id, m.warehouse_code, m.bin_code)] += m.on_hand_delta
-    await lock_levels(conn, list(level_deltas))
+    # Rows must exist where stock arrives; elsewhere a missing row simply has nothing to take. The guarded
+    # UPDATEs below run in (SKU, warehouse) order, which is the lock order of the service.
+    await ensure_levels(conn, [key for key, (d_on, _, _) in level_deltas.items() if d_on > 0])
 
     levels: dict[tuple[str, str], StockLevel] = {}
     for (sku_code, warehouse_code), (d_on, d_res, d_held) in sorted(level_deltas.items()):
@@ -72,13 +85,19 @@ async def post(
                 .where(
                     stock_levels.c.sku_code == sku_code,
                     stock_levels.c.warehouse_code == warehouse_code,
+                    warehouses.c.warehouse_code == stock_levels.c.warehouse_code,
                     new_on >= 0,
                     new_res >= 0,
                     new_held >= 0,
                     new_on - new_res - new_held >= 0,
                 )
                 .values(on_hand=new_on, reserved=new_res, held=new_held, updated_at=sa.func.now())
-                .returning(stock_levels.c.on_hand, stock_levels.c.reserved, stock_levels.c.held)
+                .returning(
+                    stock_levels.c.on_hand,
+                    stock_levels.c.reserved,
+                    stock_levels.c.held,
+                    warehouses.c.sellable,
+                )
             )
         ).first()
         if row is None:
@@ -89,9 +108,8 @@ async def post(
                 f"on hand {current.on_hand}, reserved {current.reserved}, held {current.held}",
                 reason="INSUFFICIENT_STOCK",
             )
-        sellable = await _sellable(conn, warehouse_code)
         levels[(sku_code, warehouse_code)] = StockLevel(
-            sku_code, warehouse_code, row.on_hand, row.reserved, row.held, sellable
+            sku_code, warehouse_code, row.on_hand, row.reserved, row.held, row.sellable
         )
 
     for (lot_id, warehouse_code, bin_code), delta in sorted(
@@ -149,15 +167,6 @@ async def post(
         ],
     )
     return levels
-
-
-async def _sellable(conn: AsyncConnection, warehouse_code: str) -> bool:
-    value = (
-        await conn.execute(
-            sa.select(warehouses.c.sellable).where(warehouses.c.warehouse_code == warehouse_code)
-        )
-    ).scalar_one()
-    return bool(value)
 
 
 async def new_lot(

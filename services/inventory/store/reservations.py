@@ -100,9 +100,10 @@ async def reserve(
             created_by=actor,
         )
         .on_conflict_do_nothing()
-        .returning(reservations.c.order_id)
+        .returning(reservations.c.created_at)
     )
-    if claimed.first() is None:
+    created_at = claimed.scalar_one_or_none()
+    if created_at is None:
         existing = await require(conn, request.order_id)
         if not _same_request(existing, request):
             raise AlreadyExists.for_field(
@@ -110,8 +111,9 @@ async def reserve(
             )
         return existing, False
 
+    unknown = await catalogue.unknown_skus(conn, [line.sku_code for line in request.lines])
     for i, line in enumerate(request.lines):
-        if not await catalogue.sku_exists(conn, line.sku_code):
+        if line.sku_code in unknown:
             raise NotFound.for_field(
                 f"lines[{i}].sku_code", f"unknown SKU {line.sku_code!r}", reason="SKU_NOT_FOUND"
             )
@@ -130,7 +132,17 @@ async def reserve(
             actor=actor,
             field=f"lines[{i}].quantity",
         )
-    return await require(conn, request.order_id), True
+    # Built from what was just written rather than read back: this is the order flow's hot path.
+    return (
+        Reservation(
+            order_id=request.order_id,
+            warehouse_code=request.warehouse_code,
+            status=ReservationStatus.ACTIVE,
+            lines=tuple(ReservedLine(line.sku_code, line.quantity, 0) for line in request.lines),
+            created_at=created_at,
+        ),
+        True,
+    )
 
 
 def _movement(kind: MovementKind, order_id: str, warehouse_code: str, line: Line, sign: int) -> Movement:

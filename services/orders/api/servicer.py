@@ -109,6 +109,16 @@ class OrdersServicer(AmendmentsApi, PromotionsApi, pb_grpc.OrdersServiceServicer
                 )
             else:
                 order_id, created = await orders.insert_order(conn, incoming, actor=caller.subject)
+                if created:
+                    # The hot path of intake: answer from what was just written.
+                    order, timeline = orders.just_stored(
+                        order_id,
+                        incoming,
+                        actor=caller.subject,
+                        created_at=await orders.created_at_of(conn, order_id),
+                    )
+                    set_attributes(order_id=order_id, channel=incoming.channel.value)
+                    return pb.SubmitOrderResponse(order=order_to_pb(order, timeline), created=True)
         set_attributes(order_id=order_id, channel=incoming.channel.value)
         return pb.SubmitOrderResponse(order=await self._full(order_id), created=created)
 

@@ -11,6 +11,7 @@ reservation released: never half-way.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import sqlalchemy as sa
 from opentelemetry import trace
@@ -89,19 +90,22 @@ class ReservationSaga:
         except (FailedPrecondition, NotFound, InvalidArgument) as err:
             return await self._stock_refused(order.order_id, err, caller=caller)
         async with self.db.transaction() as conn:
-            current = await orders.get(conn, order.order_id, lock=True)
+            current = await orders.get(conn, order.order_id, lock=True, with_lines=False)
             if current.reservation_state != "reserving":
                 return current  # another worker finished the step
             if current.status is OrderStatus.CANCELLED:
                 # Cancelled while we asked: compensate by releasing.
                 await orders.set_values(conn, order.order_id, reservation_state="releasing")
                 return current
-            await orders.set_values(conn, order.order_id, reservation_state="reserved")
             await orders.change_status(
                 conn, current, OrderStatus.REVIEWED, actor=caller.subject, event="reviewed",
-                reason="payment, address and notes checked; stock reserved", reviewed_at=sa.func.now(),
+                reason="payment, address and notes checked; stock reserved",
+                reviewed_at=sa.func.now(), reservation_state="reserved",
             )  # fmt: skip
-            return await orders.get(conn, order.order_id)
+            return replace(
+                current, lines=order.lines, status=OrderStatus.REVIEWED, reservation_state="reserved",
+                hold_category=None, hold_reason="",
+            )  # fmt: skip
 
     async def _hold_unknown(self, order_id: str, err: DomainError, *, caller: Identity) -> Order:
         """Inventory did not answer: the order waits in the exception queue and the step is retried."""

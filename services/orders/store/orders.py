@@ -16,6 +16,7 @@ from libs.outbox import publish
 from libs.timestamps import to_timestamp
 from services.orders.domain.intake import Address, Channel, IncomingOrder, OrderLine
 from services.orders.domain.states import HoldCategory, OrderStatus, TimelineEntry, check_transition
+from services.orders.domain.states import OrderStatus as S
 from services.orders.store.tables import kit, order_lines, order_timeline, orders
 
 
@@ -112,18 +113,46 @@ async def insert_order(conn: AsyncConnection, incoming: IncomingOrder, *, actor:
             for i, line in enumerate(incoming.lines)
         ],
     )
-    await add_timeline(
-        conn, str(order_id), actor=actor, event="received", to_status=OrderStatus.PENDING_PAYMENT
-    )
+    entries = [
+        {"order_id": order_id, "actor": actor, "event": "received", "to_status": S.PENDING_PAYMENT.value}
+    ]
     if incoming.payment:
-        await add_timeline(
-            conn, str(order_id), actor=actor, event="paid",
-            from_status=OrderStatus.PENDING_PAYMENT, to_status=OrderStatus.PAID,
+        entries.append(
+            {"order_id": order_id, "actor": actor, "event": "paid", "from_status": S.PENDING_PAYMENT.value,
+             "to_status": S.PAID.value}
         )  # fmt: skip
+    await conn.execute(order_timeline.insert(), entries)
     return str(order_id), True
 
 
-async def get(conn: AsyncConnection, order_id: str, *, lock: bool = False) -> Order:
+def just_stored(
+    order_id: str, incoming: IncomingOrder, *, actor: str, created_at: datetime
+) -> tuple[Order, list[TimelineEntry]]:
+    """The order ``insert_order`` has just stored, with its first timeline entries, without reading it back."""
+    status = S.PAID if incoming.payment else S.PENDING_PAYMENT
+    order = Order(
+        order_id=order_id, channel=incoming.channel, channel_order_id=incoming.channel_order_id,
+        shop_code=incoming.shop_code, buyer_id=incoming.buyer_id, address=incoming.address, lines=incoming.lines,
+        buyer_message=incoming.buyer_message, service_note="", notes_resolved=False, status=status,
+        hold_category=None, hold_reason="", reservation_state="none", goods_fen=incoming.goods_fen,
+        discount_fen=incoming.discount_fen, shipping_fee_fen=incoming.shipping_fee_fen, total_fen=incoming.total_fen,
+        paid_fen=incoming.payment.amount_fen if incoming.payment else 0,
+        paid_at=incoming.payment.paid_at if incoming.payment else None,
+        payment_reference=incoming.payment.reference if incoming.payment else "", created_at=created_at,
+    )  # fmt: skip
+    timeline = [TimelineEntry(created_at, actor, "received", None, S.PENDING_PAYMENT)]
+    if incoming.payment:
+        timeline.append(TimelineEntry(created_at, actor, "paid", S.PENDING_PAYMENT, S.PAID))
+    return order, timeline
+
+
+async def created_at_of(conn: AsyncConnection, order_id: str) -> datetime:
+    return (  # type: ignore[no-any-return]
+        await conn.execute(sa.select(orders.c.created_at).where(orders.c.order_id == parse_id(order_id)))
+    ).scalar_one()
+
+
+async def get(conn: AsyncConnection, order_id: str, *, lock: bool = False, with_lines: bool = True) -> Order:
     oid = parse_id(order_id)
     query = sa.select(orders).where(orders.c.order_id == oid)
     if lock:
@@ -132,10 +161,14 @@ async def get(conn: AsyncConnection, order_id: str, *, lock: bool = False) -> Or
     if row is None:
         raise NotFound.for_field("order_id", f"no order {order_id!r}", reason="ORDER_NOT_FOUND")
     lines = (
-        await conn.execute(
-            sa.select(order_lines).where(order_lines.c.order_id == oid).order_by(order_lines.c.line_no)
-        )
-    ).all()
+        (
+            await conn.execute(
+                sa.select(order_lines).where(order_lines.c.order_id == oid).order_by(order_lines.c.line_no)
+            )
+        ).all()
+        if with_lines
+        else []
+    )
     m = row._mapping
     return Order(
         order_id=str(m["order_id"]),
