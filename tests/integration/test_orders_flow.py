@@ -193,6 +193,8 @@ async def test_cancellation_before_release_releases_the_reservation_ord_5(orders
         pb.ORDER_STATUS_CANCELLED,
         "released",
     )
+    # The buyer paid: the cancellation refunds in full, so net sales no longer count it (ORD-9).
+    assert cancelled.order.refunded.amount_minor == cancelled.order.paid.amount_minor == 88 * 4 * 100 + 1000
     reservation = await reservation_of(inventory_stub, order_id)
     assert reservation.status == inv.RESERVATION_STATUS_RELEASED
     levels = await inventory_stub.GetStockLevels(

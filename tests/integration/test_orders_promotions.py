@@ -119,3 +119,23 @@ async def test_bad_promotions_name_the_field_ord_8(orders_stub):
             promotion("Y", pb.PROMOTION_KIND_COUPON, coupon_code="ABCD", amount_off=yuan(1)), metadata=SHOP
         )
     assert exc.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_own_site_order_paid_at_checkout_pays_the_promoted_total_ord_8(orders_stub):
+    await orders_stub.CreatePromotion(
+        promotion("TEA20", pb.PROMOTION_KIND_COUPON, coupon_code="TEA20", amount_off=yuan(20)),
+        metadata=PROMOTER,
+    )
+    request = checkout(1, coupons=["tea20"], price=128)
+    request.payment.CopyFrom(pb.Payment(amount=yuan(108), paid_at=ts(timedelta(0)), reference="WX-1"))
+    order = (await orders_stub.SubmitOrder(request, metadata=SHOP)).order
+    assert (order.status, order.total.amount_minor, order.paid.amount_minor) == (
+        pb.ORDER_STATUS_PAID,
+        10800,
+        10800,
+    )
+    wrong = checkout(2, coupons=["tea20"], price=128)
+    wrong.payment.CopyFrom(pb.Payment(amount=yuan(128), paid_at=ts(timedelta(0)), reference="WX-2"))
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await orders_stub.SubmitOrder(wrong, metadata=SHOP)
+    assert "payment.amount" in field_violations(exc.value)

@@ -92,6 +92,7 @@ class OrdersServicer(AmendmentsApi, PromotionsApi, pb_grpc.OrdersServiceServicer
             buyer_message=request.buyer_message,
             payment=_payment(request.payment, "payment") if request.HasField("payment") else None,
             currency_code="",
+            payment_must_cover_total=request.channel != pb.CHANNEL_OWN_SITE,
         )
         categories: dict[str, str] = {}
         if incoming.channel is Channel.OWN_SITE:

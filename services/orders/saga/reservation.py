@@ -31,7 +31,7 @@ from libs.telemetry import set_attributes
 from services.orders.clients.inventory import InventoryClient
 from services.orders.domain.review import review_findings
 from services.orders.domain.states import BEFORE_RELEASE, HoldCategory, OrderStatus
-from services.orders.store import orders
+from services.orders.store import amendments, orders
 from services.orders.store.orders import Order
 
 log = logging.getLogger(__name__)
@@ -152,6 +152,19 @@ class ReservationSaga:
                 )
                 if order.reservation_state in ("reserving", "reserved", "releasing"):
                     await orders.set_values(conn, order_id, reservation_state="releasing")
+                owed = order.paid_fen - order.refunded_fen
+                if owed > 0:
+                    # A paid order cancelled before dispatch is refunded in full, so net sales (ORD-9) drop it.
+                    await amendments.record_refund(
+                        conn, order_id, owed, f"order cancelled: {reason}", actor=caller.subject
+                    )
+                    await orders.add_timeline(
+                        conn,
+                        order_id,
+                        actor=caller.subject,
+                        event="refunded",
+                        reason=f"{owed} fen: order cancelled",
+                    )
             return await self._release(order_id, caller=caller)
 
     async def _release(self, order_id: str, *, caller: Identity) -> Order:
