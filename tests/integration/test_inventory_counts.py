@@ -178,6 +178,10 @@ async def test_daily_close_detects_books_that_drifted_from_the_ledger_inv_14(inv
         pb.ListDayClosesRequest(month=today.strftime("%Y-%m")), metadata=KEEPER
     )
     assert [c.business_date for c in archive.closes] == [today.isoformat()]
+    tomorrow = (today + timedelta(days=1)).isoformat()
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await inventory_stub.CloseDay(pb.CloseDayRequest(business_date=tomorrow), metadata=SUPERVISOR)
+    assert "business_date" in field_violations(exc.value)
     with pytest.raises(grpc.aio.AioRpcError) as exc:
         await inventory_stub.ListDayCloses(pb.ListDayClosesRequest(month="2026-13"), metadata=KEEPER)
     assert "month" in field_violations(exc.value)

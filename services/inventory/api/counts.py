@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from shop.inventory.v1 import inventory_pb2 as pb
@@ -17,6 +17,7 @@ from libs.telemetry import set_attributes
 from libs.timestamps import to_timestamp
 from services.inventory.domain import counts as rules
 from services.inventory.domain.counts import Approval, CountKind, CountStatus, DamagedDisposition
+from services.inventory.domain.receiving import business_day
 from services.inventory.store import counts, daily_close
 from services.inventory.store.counts import Count
 from services.inventory.store.daily_close import DayClose
@@ -161,6 +162,10 @@ class CountsApi:
     async def CloseDay(self, request: pb.CloseDayRequest, context: Any) -> pb.CloseDayResponse:
         caller = identity.require_role(*APPROVERS)
         day = parse_date(request.business_date, "business_date")
+        if day > business_day(datetime.now(UTC)):
+            raise InvalidArgument.for_field(
+                "business_date", "a day can be closed once it has begun, not before"
+            )
         async with self.db.transaction() as conn:
             close = await daily_close.close_day(conn, day, actor=caller.subject)
         return pb.CloseDayResponse(close=close_to_pb(close))
