@@ -13,10 +13,10 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from libs.business_time import business_day
 from libs.config import SERVICE_PORTS
 from services.gateway.app import create_app
 from services.gateway.upstreams import open_upstreams
-from services.inventory.domain.receiving import business_day
 from services.inventory.store.tables import (
     counts,
     day_closes,

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from shop.inventory.v1 import inventory_pb2 as pb
 
-from services.inventory.domain.receiving import business_day
+from libs.business_time import business_day
 from services.inventory.store.tables import stock_levels
 from tests.integration.test_inventory_receiving import new_receipt, register
 from tests.integration.test_inventory_rpc import field_violations

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from shop.inventory.v1 import inventory_pb2 as pb
 
-from services.inventory.domain.receiving import business_day
+from libs.business_time import business_day
 from services.inventory.store.tables import kit, stock_movements
 from tests.conftest import auth
 from tests.integration.test_inventory_receiving import counted, inspect, new_receipt, register, sign_both

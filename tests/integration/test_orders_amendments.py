@@ -8,7 +8,7 @@ import grpc
 import pytest
 from shop.orders.v1 import orders_pb2 as pb
 
-from services.orders.domain.reports import BUSINESS_ZONE
+from libs.business_time import BUSINESS_ZONE
 from services.orders.store.tables import orders
 from tests.conftest import auth
 from tests.integration.test_inventory_rpc import field_violations

@@ -10,6 +10,7 @@ from shop.inventory.v1 import inventory_pb2 as pb
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs import identity
+from libs.business_time import business_day
 from libs.db import Database
 from libs.errors import InvalidArgument
 from libs.idempotency import transact_once
@@ -17,7 +18,6 @@ from libs.telemetry import set_attributes
 from libs.timestamps import to_timestamp
 from services.inventory.domain import counts as rules
 from services.inventory.domain.counts import Approval, CountKind, CountStatus, DamagedDisposition
-from services.inventory.domain.receiving import business_day
 from services.inventory.store import counts, daily_close
 from services.inventory.store.counts import Count
 from services.inventory.store.daily_close import DayClose

@@ -11,13 +11,13 @@ from shop.inventory.v1 import inventory_pb2 as pb
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs import identity
+from libs.business_time import BUSINESS_ZONE, business_day
 from libs.db import Database
 from libs.errors import InvalidArgument
 from libs.idempotency import transact_once
 from libs.timestamps import to_timestamp
 from services.inventory.api.convert import level_to_pb
 from services.inventory.api.counts import parse_date
-from services.inventory.domain.receiving import BUSINESS_ZONE, business_day
 from services.inventory.domain.replenishment import (
     ReplenishmentPolicy,
     cover_days,

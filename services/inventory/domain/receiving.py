@@ -14,13 +14,12 @@ from __future__ import annotations
 import enum
 import math
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta
 
+from libs.business_time import business_day
 from libs.errors import FailedPrecondition, InvalidArgument, Violations
 from services.inventory.domain.stock import MAX_MOVEMENT_QUANTITY
 
-BUSINESS_ZONE = ZoneInfo("Asia/Shanghai")
 SAMPLE_PERCENT = 10
 REJECT_BELOW_PERCENT = 70
 #: INV-7: photos of a new style must be published within 3 days of its receipt.
@@ -215,10 +214,6 @@ def check_signature(existing: dict[str, str], role: str, user_id: str) -> None:
         raise FailedPrecondition.for_field(
             "signature", "the second signature must come from a different person", reason="SAME_SIGNER"
         )
-
-
-def business_day(moment: datetime) -> date:
-    return moment.astimezone(BUSINESS_ZONE).date()
 
 
 def is_overdue(created_at: datetime, now: datetime) -> bool:

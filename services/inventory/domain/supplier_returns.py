@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from datetime import UTC, datetime, timedelta
 
-from services.inventory.domain.receiving import BUSINESS_ZONE
+from libs.business_time import BUSINESS_ZONE
 
 
 class SupplierKind(enum.Enum):

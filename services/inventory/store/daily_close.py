@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from libs.business_time import day_bounds
 from libs.errors import FailedPrecondition
-from services.inventory.domain.receiving import BUSINESS_ZONE
 from services.inventory.store.reconciliation import Discrepancy, discrepancies
 from services.inventory.store.tables import day_closes, receipts, stock_movements
 
@@ -22,12 +22,6 @@ class DayClose:
     closed_at: datetime
     movements: int
     receipts_posted: int
-
-
-def day_bounds(day: date) -> tuple[datetime, datetime]:
-    """The business day in Asia/Shanghai as an instant range [start, end)."""
-    start = datetime.combine(day, time.min, tzinfo=BUSINESS_ZONE)
-    return start, start + timedelta(days=1)
 
 
 async def close_day(conn: AsyncConnection, day: date, *, actor: str) -> DayClose:

@@ -11,6 +11,7 @@ from shop.inventory.v1 import events_pb2
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from libs.business_time import day_bounds
 from libs.errors import FailedPrecondition, NotFound
 from libs.outbox import publish
 from services.inventory.domain.lots import pick_fifo
@@ -22,7 +23,6 @@ from services.inventory.domain.replenishment import (
 )
 from services.inventory.domain.stock import Movement, MovementKind
 from services.inventory.store import ledger
-from services.inventory.store.daily_close import day_bounds
 from services.inventory.store.tables import (
     kit,
     replenishment_plan_lines,

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, datetime, time
 
-BUSINESS_ZONE = ZoneInfo("Asia/Shanghai")
+from libs.business_time import BUSINESS_ZONE
+
 #: ORD-6: orders paid before 17:00 are reviewed and printed the same day.
 SAME_DAY_CUTOFF = time(17, 0)
-
-
-def day_bounds(day: date) -> tuple[datetime, datetime]:
-    start = datetime.combine(day, time.min, tzinfo=BUSINESS_ZONE)
-    return start, start + timedelta(days=1)
 
 
 def cutoff(day: date) -> datetime:

@@ -8,7 +8,8 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.orders.domain.reports import NetSalesRow, cutoff, day_bounds, reviewed_in_time
+from libs.business_time import day_bounds
+from services.orders.domain.reports import NetSalesRow, cutoff, reviewed_in_time
 from services.orders.store.tables import orders, refunds
 
 
