@@ -86,15 +86,23 @@ class LocalSpanExporter(SpanExporter):
 
 
 def read_spans(folder: Path) -> Iterator[StoredSpan]:
-    """Every span in the store; a half-written last line (a process killed mid-write) is skipped."""
+    """Every span in the store, file by file, without holding the files in memory.
+
+    Skipped: a half-written last line (a process killed mid-write), a line that is not a span record, and
+    a file removed while the store is read (the store being cleared).
+    """
     if not folder.is_dir():
         return
     for path in sorted(folder.glob("*.jsonl")):
         # errors="replace": a write cut inside a multi-byte character leaves an invalid line, skipped below.
-        with path.open(encoding="utf-8", errors="replace") as fh:
+        try:
+            fh = path.open(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        with fh:
             for line in fh:
                 try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
+                    span = StoredSpan(**json.loads(line))
+                except (json.JSONDecodeError, TypeError):
                     continue
-                yield StoredSpan(**record)
+                yield span

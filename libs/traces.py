@@ -4,6 +4,7 @@ python -m libs.traces                 # the latest trace
 python -m libs.traces <trace id>      # one trace
 python -m libs.traces --list          # recent traces, newest first
 python -m libs.traces --attr shop.sku=TEA-1   # the latest trace with a span carrying that attribute
+python -m libs.traces --order <order id>      # every trace that touches the order, as one timeline
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from libs import config
@@ -44,7 +47,7 @@ class TraceTree:
         return out
 
 
-def group_by_trace(spans: list[StoredSpan]) -> dict[str, list[StoredSpan]]:
+def group_by_trace(spans: Iterable[StoredSpan]) -> dict[str, list[StoredSpan]]:
     traces: dict[str, list[StoredSpan]] = defaultdict(list)
     for span in spans:
         traces[span.trace_id].append(span)
@@ -86,16 +89,19 @@ def service_edges(tree: TraceTree) -> set[tuple[str, str]]:
     return edges
 
 
-def render(tree: TraceTree) -> str:
+def render(tree: TraceTree, *, header: bool = True) -> str:
+    """The span tree, one line a span; ``header=False`` leaves out the trace's summary line."""
     rows = tree.walk()
     if not rows:
         return f"trace {tree.trace_id}: no spans"
     start = min(s.start_ns for _, s in rows)
     end = max(s.end_ns for _, s in rows)
     services = sorted({s.service for _, s in rows})
-    lines = [
-        f"trace {tree.trace_id}  {len(rows)} spans  {(end - start) / 1e6:.1f} ms  services: {', '.join(services)}",
-    ]
+    lines: list[str] = []
+    if header:
+        lines.append(
+            f"trace {tree.trace_id}  {len(rows)} spans  {(end - start) / 1e6:.1f} ms  services: {', '.join(services)}"
+        )
     orphan_ids = {o.span.span_id for o in tree.orphans}
     width = max(len(s.service) for _, s in rows)
     for depth, span in rows:
@@ -111,19 +117,92 @@ def render(tree: TraceTree) -> str:
     return "\n".join(lines)
 
 
+ORDER_ID = "shop.order_id"
+# Set by spans that handle a batch of orders: a list of order ids.
+ORDER_IDS = "shop.order_ids"
+
+
+def touches_order(span: StoredSpan, order_id: str) -> bool:
+    """Whether the span names the order, alone or in a batch; ids compare without regard to case."""
+    wanted = order_id.lower()
+    single = span.attributes.get(ORDER_ID)
+    if single is not None and str(single).lower() == wanted:
+        return True
+    batch = span.attributes.get(ORDER_IDS)
+    if isinstance(batch, str):
+        batch = [batch]
+    return isinstance(batch, list) and any(str(o).lower() == wanted for o in batch)
+
+
+def utc_time(ns: int) -> str:
+    """Epoch nanoseconds as an ISO 8601 UTC time to the millisecond: 2023-11-14T22:13:20.123Z."""
+    moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=ns // 1000)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def render_order(order_id: str, traces: dict[str, list[StoredSpan]]) -> str | None:
+    """Every trace with a span that touches the order, in start order, as one timeline; None if none."""
+    bounds = {
+        trace_id: (min(s.start_ns for s in spans), max(s.end_ns for s in spans))
+        for trace_id, spans in traces.items()
+        if any(touches_order(s, order_id) for s in spans)
+    }
+    if not bounds:
+        return None
+    trace_ids = sorted(bounds, key=lambda t: (bounds[t][0], t))
+    first = bounds[trace_ids[0]][0]
+    last = max(end for _, end in bounds.values())
+    services = sorted({s.service for t in trace_ids for s in traces[t]})
+    lines = [
+        f"order {order_id}  {len(trace_ids)} traces  from {utc_time(first)} to {utc_time(last)}"
+        f"  services: {', '.join(services)}"
+    ]
+    for trace_id in trace_ids:
+        start, end = bounds[trace_id]
+        tree = build_tree(trace_id, traces[trace_id])
+        root = (tree.roots or tree.orphans)[0].span
+        lines.append("")
+        lines.append(
+            f"{utc_time(start)}  +{(start - first) / 1e9:.1f} s  trace {trace_id}  {root.service}: {root.name}"
+            f"  {len(traces[trace_id])} spans  {(end - start) / 1e6:.1f} ms"
+        )
+        lines.extend(f"    {line}" for line in render(tree, header=False).splitlines())
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m libs.traces", description="Show a trace as a span tree.")
     parser.add_argument("trace_id", nargs="?", help="trace id (32 hex digits); default: the latest trace")
     parser.add_argument("--list", action="store_true", help="list recent traces")
     parser.add_argument("--attr", help="NAME=VALUE: the latest trace with a span carrying this attribute")
+    parser.add_argument(
+        "--order", metavar="ORDER_ID", help="every trace that touches this order, in time order"
+    )
     parser.add_argument("--dir", type=Path, default=None, help="span store folder (default: var/spans)")
     args = parser.parse_args(argv)
+    if args.order is not None:
+        args.order = args.order.strip()
+        if not args.order:
+            parser.error("--order needs an order id")
+        if args.list or args.attr or args.trace_id:
+            parser.error("--order goes alone: not with a trace id, --list or --attr")
 
-    spans = list(read_spans(args.dir or config.span_dir()))
-    traces = group_by_trace(spans)
+    traces = group_by_trace(read_spans(args.dir or config.span_dir()))
     if not traces:
         print("no spans stored yet: start the suite (make run) and send a request", file=sys.stderr)
         return 1
+
+    if args.order is not None:
+        timeline = render_order(args.order, traces)
+        if timeline is None:
+            print(
+                f"no trace in the span store mentions order {args.order}"
+                f" (span attribute {ORDER_ID} or {ORDER_IDS})",
+                file=sys.stderr,
+            )
+            return 1
+        print(timeline)
+        return 0
 
     def latest_first(ids: list[str]) -> list[str]:
         return sorted(ids, key=lambda t: min(s.start_ns for s in traces[t]), reverse=True)
