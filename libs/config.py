@@ -22,6 +22,17 @@ SERVICE_PORTS: dict[str, int] = {
 }
 GATEWAY_PORT = 8080
 
+#: The ports of the embedded run, where every process shares one machine: below Linux's ephemeral range
+#: (32768-60999), so that no outgoing connection of the suite can hold a service's port while the service
+#: restarts. In containers each service has its own network namespace and keeps SERVICE_PORTS.
+EMBEDDED_SERVICE_PORTS: dict[str, int] = {
+    "inventory": 17051,
+    "orders": 17052,
+    "logistics": 17053,
+    "returns": 17054,
+    "payroll": 17055,
+}
+
 # A development-only key; any deployment sets SHOP_JWT_SECRET. Long enough for HS256 (RFC 7518 §3.2).
 DEV_JWT_SECRET = "dev-only-secret-change-me-in-every-deployment-0123456789"
 
@@ -134,3 +145,64 @@ def otlp_endpoint() -> str:
 
 def log_level() -> str:
     return _env("SHOP_LOG_LEVEL", "INFO").upper()
+
+
+# --- the event bus (NATS JetStream) -------------------------------------------------------------------
+
+NATS_PORT = 4222
+
+
+def nats_url() -> str:
+    """Where the event bus is: ``SHOP_NATS_URL`` (several servers comma-separated), else the local one."""
+    return _env("SHOP_NATS_URL", f"nats://127.0.0.1:{nats_port()}")
+
+
+def nats_port() -> int:
+    """The port of the embedded run's own NATS server."""
+    return _env_port("SHOP_NATS_PORT", NATS_PORT)
+
+
+def event_replicas() -> int:
+    """How many JetStream servers keep a copy of each stream: 1 for one server, 3 for a cluster."""
+    replicas = _env_int("SHOP_EVENT_REPLICAS", 1)
+    if replicas not in (1, 3, 5):
+        raise InvalidArgument.for_field("SHOP_EVENT_REPLICAS", f"must be 1, 3 or 5, got {replicas}")
+    return replicas
+
+
+@dataclass(frozen=True)
+class EventSettings:
+    """How events are kept, delivered and retried. The inbox outlives the stream, so no event can ever be
+    delivered again once its inbox row is pruned: that is what keeps pruning from breaking exactly-once."""
+
+    stream_max_age_days: float
+    duplicate_window_seconds: float
+    max_attempts: int
+    ack_wait_seconds: float
+    outbox_retention_hours: float
+    inbox_retention_days: float
+
+
+def event_settings() -> EventSettings:
+    settings = EventSettings(
+        stream_max_age_days=_env_float("SHOP_EVENT_MAX_AGE_DAYS", 7.0),
+        duplicate_window_seconds=_env_float("SHOP_EVENT_DUPLICATE_WINDOW_SECONDS", 600.0),
+        max_attempts=_env_int("SHOP_EVENT_MAX_ATTEMPTS", 6),
+        ack_wait_seconds=_env_float("SHOP_EVENT_ACK_WAIT_SECONDS", 30.0),
+        outbox_retention_hours=_env_float("SHOP_OUTBOX_RETENTION_HOURS", 24.0),
+        inbox_retention_days=_env_float("SHOP_INBOX_RETENTION_DAYS", 14.0),
+    )
+    if settings.max_attempts < 1:
+        raise InvalidArgument.for_field("SHOP_EVENT_MAX_ATTEMPTS", "must be at least 1")
+    if settings.ack_wait_seconds <= 0:
+        raise InvalidArgument.for_field("SHOP_EVENT_ACK_WAIT_SECONDS", "must be more than 0")
+    if settings.inbox_retention_days <= settings.stream_max_age_days:
+        raise InvalidArgument.for_field(
+            "SHOP_INBOX_RETENTION_DAYS",
+            f"must be longer than the stream keeps events (SHOP_EVENT_MAX_AGE_DAYS={settings.stream_max_age_days:g})",
+        )
+    if settings.duplicate_window_seconds > settings.stream_max_age_days * 86400:
+        raise InvalidArgument.for_field(
+            "SHOP_EVENT_DUPLICATE_WINDOW_SECONDS", "must not be longer than the stream keeps events"
+        )
+    return settings

@@ -4,11 +4,15 @@ transactions as ``async with database.transaction() as conn``, and Alembic migra
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import psycopg
 import sqlalchemy as sa
 import sqlalchemy.ext.asyncio as sa_async
 from alembic import command
@@ -17,8 +21,13 @@ from sqlalchemy.engine import make_url
 
 from libs.errors import Aborted, InvalidArgument, Unavailable
 
+log = logging.getLogger(__name__)
+
 # serialization_failure, deadlock_detected
 RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+# The server is going away or refuses connections: admin_shutdown, crash_shutdown, cannot_connect_now,
+# too_many_connections. Class 08 (connection exceptions) is matched by its prefix.
+UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
 
 # Constraint names that migrations can refer to and that stay the same on every database.
 NAMING_CONVENTION = {
@@ -49,6 +58,7 @@ class Database:
     """A service's database: the async engine and the one way to open a transaction."""
 
     def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 10) -> None:
+        self.url = url
         # Looked up through the module so OpenTelemetry's instrumentation (libs.telemetry) sees it.
         self.engine: sa_async.AsyncEngine = sa_async.create_async_engine(
             normalize_url(url),
@@ -64,7 +74,8 @@ class Database:
     async def transaction(self) -> AsyncIterator[sa_async.AsyncConnection]:
         """A connection inside a transaction: committed on success, rolled back on any error.
 
-        A deadlock or serialization failure becomes Aborted: nothing was written and a retry is safe.
+        A deadlock or serialization failure becomes Aborted: nothing was written and a retry is safe. A
+        database that is down or going away becomes Unavailable: the caller may retry once it is back.
         """
         try:
             async with self.engine.begin() as conn:
@@ -74,13 +85,17 @@ class Database:
                 raise Aborted(
                     "concurrent update conflict; retry the request", reason="CONCURRENCY_CONFLICT"
                 ) from exc
-            if exc.connection_invalidated:
-                raise Unavailable(
-                    "database connection lost; retry the request", reason="DATABASE_UNAVAILABLE"
-                ) from exc
+            if _database_unavailable(exc):
+                raise _unavailable() from exc
             raise
-        except sa.exc.DataError as exc:
-            raise _unstorable(exc) from exc
+        except (sa.exc.InterfaceError, sa.exc.TimeoutError) as exc:
+            raise _unavailable() from exc
+        except sa.exc.DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise _unavailable() from exc
+            if isinstance(exc, sa.exc.DataError):
+                raise _unstorable(exc) from exc
+            raise
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[sa_async.AsyncConnection]:
@@ -88,18 +103,109 @@ class Database:
         try:
             async with self.engine.connect() as conn:
                 yield conn
-        except sa.exc.DataError as exc:
-            raise _unstorable(exc) from exc
+        except sa.exc.OperationalError as exc:
+            if _database_unavailable(exc):
+                raise _unavailable() from exc
+            raise
+        except (sa.exc.InterfaceError, sa.exc.TimeoutError) as exc:
+            raise _unavailable() from exc
+        except sa.exc.DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise _unavailable() from exc
+            if isinstance(exc, sa.exc.DataError):
+                raise _unstorable(exc) from exc
+            raise
+
+    async def ping(self, within: float = 2.0) -> bool:
+        """True when the database answers a trivial query within ``within`` seconds."""
+        try:
+            async with asyncio.timeout(within), self.engine.connect() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+        except Exception:  # any failure means: not usable now
+            return False
+        return True
 
     async def dispose(self) -> None:
         await self.engine.dispose()
 
 
-def _unstorable(exc: sa.exc.DataError) -> InvalidArgument:
+def _database_unavailable(exc: sa.exc.OperationalError) -> bool:
+    """Connection refused or lost, or the server shutting down: not a fault of the request."""
+    if exc.connection_invalidated:
+        return True
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    # psycopg raises OperationalError without a SQLSTATE when it cannot connect at all.
+    return sqlstate is None or sqlstate.startswith("08") or sqlstate in UNAVAILABLE_SQLSTATES
+
+
+def _unavailable() -> Unavailable:
+    return Unavailable("the database is unavailable; retry the request", reason="DATABASE_UNAVAILABLE")
+
+
+def _unstorable(exc: sa.exc.DBAPIError) -> InvalidArgument:
     """Input the database cannot hold (a NUL character in text, a number out of range): bad input, not a
     server fault. Validation should catch it first; this keeps a miss from becoming INTERNAL."""
     detail = str(exc.orig).splitlines()[0] if exc.orig is not None else "invalid value"
     return InvalidArgument(f"request: a value cannot be stored ({detail})", reason="UNSTORABLE_VALUE")
+
+
+def libpq_url(url: str) -> str:
+    """A service URL as libpq (and psycopg) reads it, whatever driver name it was given with."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+class Notifications:
+    """Wakes a loop when PostgreSQL delivers a NOTIFY on ``channel``, or after a timeout.
+
+    Holds one dedicated connection; while the database is unreachable it simply waits out the timeout, so
+    callers poll as a fallback and never depend on a notification arriving.
+    """
+
+    def __init__(self, url: str, channel: str) -> None:
+        self.url = libpq_url(url)
+        self.channel = channel
+        self._conn: psycopg.AsyncConnection[tuple[object, ...]] | None = None
+
+    async def wait(self, stop: asyncio.Event, seconds: float) -> None:
+        """Returns on a notification, when ``stop`` is set, or after ``seconds``."""
+        if stop.is_set():
+            return
+        if self._conn is None or self._conn.closed:
+            try:
+                self._conn = await psycopg.AsyncConnection.connect(
+                    self.url, autocommit=True, connect_timeout=2
+                )
+                await self._conn.execute(f'LISTEN "{self.channel}"')
+            except (psycopg.Error, OSError):
+                await self.close()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=seconds)
+                return
+        conn = self._conn
+        stopper = asyncio.ensure_future(stop.wait())
+        listener = asyncio.ensure_future(self._one(conn, seconds))
+        try:
+            await asyncio.wait({stopper, listener}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await listener
+
+    async def _one(self, conn: psycopg.AsyncConnection[tuple[object, ...]], seconds: float) -> None:
+        try:
+            async for _ in conn.notifies(timeout=seconds, stop_after=1):
+                break
+        except (psycopg.Error, OSError) as err:
+            log.debug("notification connection lost: %s", err)
+            await self.close()
+            await asyncio.sleep(seconds)
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await self._conn.close()
+        self._conn = None
 
 
 def advisory_lock_key(name: str) -> int:

@@ -131,6 +131,21 @@ class GrpcServer:
             self.server,
         )
         self.port = 0
+        self.serving = False
+        self._stopping = False
+
+    async def set_serving(self, serving: bool) -> None:
+        """Turns every health status SERVING or NOT_SERVING (while a dependency such as the database is
+        down), so load balancers and probes route around this replica until it recovers."""
+        if self._stopping or self.port == 0 or serving == self.serving:
+            return
+        status = (
+            health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in ["", *self.service_names]:
+            await self.health.set(name, status)
+        self.serving = serving
+        log.warning("health changed", extra={"serving": serving})
 
     async def start(self, address: str | None = None) -> int:
         """Binds (``host:0`` picks a free port), starts and marks every service SERVING; returns the port."""
@@ -140,21 +155,25 @@ class GrpcServer:
         await self.server.start()
         for name in ["", *self.service_names]:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self.serving = True
         log.info("serving", extra={"port": self.port, "services": ",".join(self.service_names)})
         return self.port
 
     async def stop(self, grace: float | None = None) -> None:
         """NOT_SERVING first, so load balancers stop sending, then stop accepting and drain."""
+        self._stopping = True
         await self.health.enter_graceful_shutdown()
         await self.server.stop(self.cfg.grace_seconds if grace is None else grace)
 
-    async def serve_until_signalled(self) -> None:
-        """Runs until SIGTERM or SIGINT, then shuts down gracefully."""
+    async def serve_until_signalled(self, started: asyncio.Event | None = None) -> None:
+        """Runs until SIGTERM or SIGINT, then shuts down gracefully. ``started`` is set once serving."""
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         await self.start()
+        if started is not None:
+            started.set()
         waiter = asyncio.create_task(self.server.wait_for_termination())
         signalled = asyncio.create_task(stop.wait())
         await asyncio.wait({waiter, signalled}, return_when=asyncio.FIRST_COMPLETED)

@@ -136,9 +136,9 @@ def current() -> Identity:
     return identity
 
 
-def require_role(*roles: str) -> Identity:
-    """Returns the current identity if it holds one of ``roles``; PermissionDenied otherwise."""
-    identity = current()
+def require_role(*roles: str, of: Identity | None = None) -> Identity:
+    """Returns the current identity (or ``of``) if it holds one of ``roles``; PermissionDenied otherwise."""
+    identity = of or current()
     if not identity.has_any(roles):
         raise PermissionDenied(
             f"role: needs one of {', '.join(sorted(roles))}",

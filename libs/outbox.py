@@ -1,10 +1,14 @@
-"""The transactional outbox, its relay, and the consumer's inbox.
+"""The transactional outbox and its relay to NATS JetStream.
 
 A fact another service must learn is written with ``publish`` in the same transaction as the change that
-caused it, so it exists exactly when the change does. ``OutboxRelay`` delivers pending events with
-retries and exponential back-off; several relay replicas can run at once because each claims its batch
-with ``FOR UPDATE SKIP LOCKED``. Delivery is at least once: consumers record each event id in their
-inbox (``record_once``) in the transaction that applies it, which makes redelivery harmless.
+caused it, so it exists exactly when the change does; its subject comes from the event catalogue
+(``libs.events``). The relay claims pending rows with ``FOR UPDATE SKIP LOCKED`` (so several replicas share
+the work), publishes them to JetStream with the event id as ``Nats-Msg-Id`` (the broker drops a second copy
+within its duplicate window) and the W3C trace context in the headers, and marks them delivered only after
+the broker's acknowledgement. A commit wakes the relay at once through PostgreSQL NOTIFY (a trigger on the
+outbox); a slow poll covers anything the notification missed.
+
+Delivery is at least once; consumers apply each event once by their inbox (``libs.subscriptions``).
 """
 
 from __future__ import annotations
@@ -13,50 +17,74 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from google.protobuf.message import Message
-from opentelemetry import context as otel_context
-from opentelemetry import propagate, trace
-from sqlalchemy.dialects.postgresql import insert
+from opentelemetry import propagate
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.db import Database
+from libs.db import Database, Notifications
+from libs.events import catalogue
+from libs.kit_tables import OUTBOX_NOTIFY_CHANNEL
 
 log = logging.getLogger(__name__)
-_tracer = trace.get_tracer(__name__)
 
 
 @dataclass(frozen=True)
 class OutboxEvent:
-    """An event as the relay hands it to a delivery function."""
+    """An event as the relay hands it to the broker."""
 
     event_id: uuid.UUID
-    topic: str
+    subject: str
     aggregate_id: str
     payload_type: str
     payload: bytes
     traceparent: str
     tracestate: str
     attempts: int
+    created_at: datetime
 
 
-async def publish(
-    conn: AsyncConnection, outbox: sa.Table, topic: str, aggregate_id: str, event: Message
-) -> uuid.UUID:
-    """Adds ``event`` to the outbox inside the caller's transaction, with the current trace context."""
+@dataclass(frozen=True)
+class Refused:
+    """The broker answered but did not store the event (no stream for the subject, too large ...):
+    retried with back-off, and the error is kept on the row."""
+
+    error: str
+
+
+class Unsent:
+    """No answer from the broker (down, reconnecting, timed out): the event is tried again as soon as the
+    bus is back, and no attempt is counted against it."""
+
+
+UNSENT = Unsent()
+
+#: None when the broker acknowledged the event.
+Outcome = None | Refused | Unsent
+
+#: Publishes a batch, in order; one outcome per event.
+PublishBatch = Callable[[Sequence[OutboxEvent]], Awaitable[list[Outcome]]]
+
+
+async def publish(conn: AsyncConnection, outbox: sa.Table, aggregate_id: str, event: Message) -> uuid.UUID:
+    """Adds ``event`` to the outbox inside the caller's transaction, with the current trace context.
+
+    The subject is the one the event's message declares in the catalogue.
+    """
+    spec = catalogue().of(event)
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
     event_id = uuid.uuid4()
     await conn.execute(
         outbox.insert().values(
             event_id=event_id,
-            topic=topic,
+            topic=spec.subject,
             aggregate_id=aggregate_id,
-            payload_type=event.DESCRIPTOR.full_name,
+            payload_type=spec.full_name,
             payload=event.SerializeToString(deterministic=True),
             traceparent=carrier.get("traceparent", ""),
             tracestate=carrier.get("tracestate", ""),
@@ -65,41 +93,33 @@ async def publish(
     return event_id
 
 
-async def record_once(conn: AsyncConnection, inbox: sa.Table, event_id: uuid.UUID, topic: str) -> bool:
-    """Records a received event in the consumer's inbox; False if it was already applied."""
-    inserted = await conn.execute(
-        insert(inbox)
-        .values(event_id=event_id, topic=topic)
-        .on_conflict_do_nothing()
-        .returning(inbox.c.event_id)
-    )
-    return inserted.first() is not None
-
-
-def backoff(attempts: int, *, base: float = 0.5, cap: float = 300.0) -> timedelta:
+def backoff(attempts: int, *, base: float = 0.5, cap: float = 30.0) -> timedelta:
     """Delay before retry number ``attempts`` (1-based): doubling from ``base`` up to ``cap`` seconds."""
     # The exponent is bounded so that an event failing for days never overflows the float arithmetic.
     return timedelta(seconds=min(cap, base * (2 ** min(max(0, attempts - 1), 60))))
 
 
-Deliver = Callable[[OutboxEvent], Awaitable[None]]
+class BusUnavailable(Exception):
+    """The broker did not answer; the relay waits for the connection before it claims more rows."""
 
 
 class OutboxRelay:
-    """Delivers pending outbox events through ``deliver``; an exception schedules a retry."""
+    """Publishes pending outbox rows through ``publish_batch``."""
 
     def __init__(
-        self, database: Database, outbox: sa.Table, deliver: Deliver, *, batch_size: int = 50
+        self, database: Database, outbox: sa.Table, publish_batch: PublishBatch, *, batch_size: int = 500
     ) -> None:
         self.database = database
         self.outbox = outbox
-        self.deliver = deliver
+        self.publish_batch = publish_batch
         self.batch_size = batch_size
 
     async def run_once(self) -> int:
-        """Claims and delivers one batch; returns how many events were delivered."""
+        """Claims and publishes one batch; returns how many events the broker acknowledged.
+
+        Raises BusUnavailable (after marking what was acknowledged) when the broker stopped answering.
+        """
         t = self.outbox
-        delivered = 0
         async with self.database.transaction() as conn:
             rows = (
                 await conn.execute(
@@ -110,64 +130,77 @@ class OutboxRelay:
                     .with_for_update(skip_locked=True)
                 )
             ).all()
-            for row in rows:
-                event = OutboxEvent(
-                    event_id=row.event_id,
-                    topic=row.topic,
-                    aggregate_id=row.aggregate_id,
-                    payload_type=row.payload_type,
-                    payload=row.payload,
-                    traceparent=row.traceparent,
-                    tracestate=row.tracestate,
-                    attempts=row.attempts,
+            if not rows:
+                return 0
+            events = [
+                OutboxEvent(
+                    event_id=r.event_id,
+                    subject=r.topic,
+                    aggregate_id=r.aggregate_id,
+                    payload_type=r.payload_type,
+                    payload=r.payload,
+                    traceparent=r.traceparent,
+                    tracestate=r.tracestate,
+                    attempts=r.attempts,
+                    created_at=r.created_at,
                 )
-                error = await self._deliver_in_trace(event)
-                if error is None:
-                    delivered += 1
-                    await conn.execute(
-                        t.update().where(t.c.event_id == row.event_id).values(delivered_at=sa.func.now())
+                for r in rows
+            ]
+            outcomes = await self.publish_batch(events)
+            acked = [e.event_id for e, o in zip(events, outcomes, strict=True) if o is None]
+            if acked:
+                await conn.execute(
+                    t.update().where(t.c.event_id.in_(acked)).values(delivered_at=sa.func.now())
+                )
+            for event, outcome in zip(events, outcomes, strict=True):
+                if isinstance(outcome, Refused):
+                    attempts = event.attempts + 1
+                    log.warning(
+                        "event refused by the broker",
+                        extra={"subject": event.subject, "error": outcome.error, "attempts": attempts},
                     )
-                else:
-                    attempts = row.attempts + 1
                     await conn.execute(
                         t.update()
-                        .where(t.c.event_id == row.event_id)
+                        .where(t.c.event_id == event.event_id)
                         .values(
                             attempts=attempts,
                             next_attempt_at=sa.func.now() + backoff(attempts),
-                            last_error=error[:2000],
+                            last_error=outcome.error[:2000],
                         )
                     )
-        return delivered
+        if any(isinstance(o, Unsent) for o in outcomes):
+            raise BusUnavailable(f"{sum(isinstance(o, Unsent) for o in outcomes)} events unanswered")
+        return len(acked)
 
-    async def _deliver_in_trace(self, event: OutboxEvent) -> str | None:
-        carrier = {"traceparent": event.traceparent, "tracestate": event.tracestate}
-        parent = propagate.extract(carrier)
-        token = otel_context.attach(parent)
+    async def run_forever(
+        self,
+        stop: asyncio.Event,
+        *,
+        bus_ready: Callable[[asyncio.Event], Awaitable[bool]] | None = None,
+        poll_seconds: float = 1.0,
+    ) -> None:
+        """Publishes until ``stop`` is set: at once after each outbox commit, else every ``poll_seconds``.
+
+        ``bus_ready`` waits for the broker connection (returning False if ``stop`` came first).
+        """
+        wakeups = Notifications(self.database.url, OUTBOX_NOTIFY_CHANNEL)
         try:
-            with _tracer.start_as_current_span(
-                f"outbox deliver {event.topic}",
-                kind=trace.SpanKind.PRODUCER,
-                attributes={"shop.event_id": str(event.event_id), "shop.topic": event.topic},
-            ) as span:
-                try:
-                    await self.deliver(event)
-                except Exception as exc:  # any failure means: try again later
-                    span.record_exception(exc)
-                    span.set_status(trace.StatusCode.ERROR, str(exc))
-                    log.warning("outbox delivery failed", extra={"topic": event.topic, "error": str(exc)})
-                    return f"{type(exc).__name__}: {exc}"
-                return None
-        finally:
-            otel_context.detach(token)
-
-    async def run_forever(self, stop: asyncio.Event, *, idle_seconds: float = 0.5) -> None:
-        """Delivers until ``stop`` is set, sleeping while there is nothing to deliver."""
-        while not stop.is_set():
-            try:
-                if await self.run_once():
+            while not stop.is_set():
+                if bus_ready is not None and not await bus_ready(stop):
                     continue
-            except Exception:
-                log.exception("outbox relay pass failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=idle_seconds)
+                try:
+                    if await self.run_once() >= self.batch_size:
+                        continue  # more are waiting
+                except BusUnavailable as err:
+                    log.warning("event bus did not answer; waiting", extra={"error": str(err)})
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), timeout=poll_seconds)
+                    continue
+                except Exception:
+                    log.exception("outbox relay pass failed")
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), timeout=poll_seconds)
+                    continue
+                await wakeups.wait(stop, poll_seconds)
+        finally:
+            await wakeups.close()

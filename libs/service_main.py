@@ -1,20 +1,34 @@
-"""The command line every service shares: ``python -m services.<name> [serve [--migrate] | migrate]``."""
+"""The command line every service shares: ``python -m services.<name> [serve [--migrate] | migrate]``.
+
+``serve`` runs, beside the service's gRPC servicers and its own workers, what every service gets from the
+kit: the outbox relay to NATS JetStream, one consumer per event subscription, the dead-letter service, the
+pruning of the kit tables, and a database watch that turns the gRPC health NOT_SERVING while the database
+is unreachable (and SERVING again when it is back).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
 import grpc
+from shop.ops.v1 import dead_letters_pb2, dead_letters_pb2_grpc
 
+from libs import retention
 from libs.config import ServiceConfig, service_config
 from libs.db import Database, migrate
+from libs.dead_letters import DeadLetterBox, DeadLetterServicer
+from libs.event_bus import EventBus
 from libs.grpc_server import GrpcServer
+from libs.kit_tables import KitTables
 from libs.logs import setup_logging
+from libs.outbox import OutboxRelay
+from libs.subscriptions import Applier, EventConsumer, Subscriptions
 from libs.telemetry import setup_telemetry, shutdown_telemetry
 
 log = logging.getLogger(__name__)
@@ -22,25 +36,121 @@ log = logging.getLogger(__name__)
 Register = Callable[[grpc.aio.Server], Sequence[str]]
 #: Builds the function that adds a service's servicers to a server, given its database.
 Build = Callable[[Database], Register]
-#: A background loop: runs until the event is set (outbox relays, sweepers, schedulers).
+#: A background loop: runs until the event is set (sweepers, schedulers, follow-up work).
 Worker = Callable[[Database, asyncio.Event], Coroutine[Any, Any, None]]
+
+DEAD_LETTER_SERVICE = dead_letters_pb2.DESCRIPTOR.services_by_name["DeadLetterService"].full_name
+DATABASE_WATCH_SECONDS = 1.0
+
+
+async def watch_database(database: Database, server: GrpcServer, stop: asyncio.Event) -> None:
+    """Keeps the gRPC health in step with the database: NOT_SERVING while it does not answer."""
+    while not stop.is_set():
+        await server.set_serving(await database.ping())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=DATABASE_WATCH_SECONDS)
+
+
+class ServiceRuntime:
+    """One service process's serving parts: the gRPC server and the background work beside it.
+
+    ``serve`` runs it until a signal; tests start and stop it in their own event loop.
+    """
+
+    def __init__(
+        self,
+        cfg: ServiceConfig,
+        build: Build,
+        *,
+        kit: KitTables,
+        subscriptions: Subscriptions | None = None,
+        contracts: Sequence[str] = (),
+        workers: Sequence[Worker] = (),
+        database: Database | None = None,
+        bus: EventBus | None = None,
+    ) -> None:
+        self.database = database or Database(cfg.database_url)
+        self.bus = bus or EventBus(cfg.name)
+        self.kit = kit
+        self.appliers = [Applier(self.database, kit.inbox, s) for s in subscriptions or ()]
+        self.dead_letters = DeadLetterBox(cfg.name, self.bus)
+        self.workers = workers
+        self.relay = OutboxRelay(self.database, kit.outbox, self.bus.publish_batch)
+        service_register = build(self.database)
+
+        def register(server: grpc.aio.Server) -> Sequence[str]:
+            names = list(service_register(server))
+            dead_letters_pb2_grpc.add_DeadLetterServiceServicer_to_server(
+                DeadLetterServicer(self.dead_letters, self.appliers), server
+            )
+            return [*names, DEAD_LETTER_SERVICE]
+
+        self.server = GrpcServer(cfg, register, contracts=contracts)
+        self.stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    def start_background(self) -> None:
+        """Connects the event bus and starts the relay, the consumers, pruning and the workers."""
+        stop = self.stopping
+        jobs = [
+            self.bus.connect(stop),
+            self.relay.run_forever(stop, bus_ready=self.bus.wait_ready),
+            *(EventConsumer(self.bus, a, self.dead_letters.put).run(stop) for a in self.appliers),
+            retention.run(self.database, self.kit, stop),
+            *(worker(self.database, stop) for worker in self.workers),
+        ]
+        self._tasks = [asyncio.create_task(job) for job in jobs]
+
+    def watch_database(self) -> None:
+        """Once the server serves: keep its health in step with the database."""
+        self._tasks.append(asyncio.create_task(watch_database(self.database, self.server, self.stopping)))
+
+    async def start(self, address: str | None = None) -> int:
+        """Starts everything (``host:0`` picks a free port); returns the port."""
+        self.start_background()
+        port = await self.server.start(address)
+        self.watch_database()
+        return port
+
+    async def stop_background(self) -> None:
+        """Stops the background work, then closes the event bus and the database pool."""
+        self.stopping.set()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.bus.close()
+        await self.database.dispose()
+
+    async def stop(self, grace: float | None = None) -> None:
+        await self.server.stop(grace)
+        await self.stop_background()
 
 
 async def serve(
-    cfg: ServiceConfig, build: Build, *, contracts: Sequence[str] = (), workers: Sequence[Worker] = ()
+    cfg: ServiceConfig,
+    build: Build,
+    *,
+    kit: KitTables,
+    subscriptions: Subscriptions | None = None,
+    contracts: Sequence[str] = (),
+    workers: Sequence[Worker] = (),
 ) -> None:
-    """Serves until SIGTERM/SIGINT with the service's workers beside it, then stops the workers, drains
-    calls in flight and closes the database pool."""
-    database = Database(cfg.database_url)
-    server = GrpcServer(cfg, build(database), contracts=contracts)
-    stop = asyncio.Event()
-    tasks = [asyncio.create_task(worker(database, stop)) for worker in workers]
+    """Serves until SIGTERM/SIGINT, then drains calls in flight, stops the background work and closes the
+    event bus and the database pool, in that order."""
+    runtime = ServiceRuntime(
+        cfg, build, kit=kit, subscriptions=subscriptions, contracts=contracts, workers=workers
+    )
+    runtime.start_background()
+    started = asyncio.Event()
+
+    async def watch_when_started() -> None:
+        await started.wait()
+        runtime.watch_database()
+
+    watcher = asyncio.create_task(watch_when_started())
     try:
-        await server.serve_until_signalled()
+        await runtime.server.serve_until_signalled(started)
     finally:
-        stop.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await database.dispose()
+        watcher.cancel()
+        await runtime.stop_background()
 
 
 def main(
@@ -48,6 +158,8 @@ def main(
     *,
     migrations_dir: Path,
     build: Build,
+    kit: KitTables,
+    subscriptions: Subscriptions | None = None,
     contracts: Sequence[str] = (),
     workers: Sequence[Worker] = (),
     argv: list[str] | None = None,
@@ -70,6 +182,8 @@ def main(
             return
     setup_telemetry(name)
     try:
-        asyncio.run(serve(cfg, build, contracts=contracts, workers=workers))
+        asyncio.run(
+            serve(cfg, build, kit=kit, subscriptions=subscriptions, contracts=contracts, workers=workers)
+        )
     finally:
         shutdown_telemetry()

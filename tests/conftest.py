@@ -5,16 +5,25 @@ from __future__ import annotations
 
 import itertools
 import os
+import random
+import shutil
+import socket
 import tempfile
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+from google.protobuf.message import Message
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from libs import identity
 from libs.db import Database, migrate
+from libs.embedded_nats import EmbeddedNats
 from libs.embedded_pg import EmbeddedPostgres
+from libs.events import catalogue
+from libs.subscriptions import Applier, Delivery, Subscriptions
 from libs.telemetry import setup_telemetry
 
 REPO = Path(__file__).resolve().parent.parent
@@ -39,6 +48,38 @@ def postgres() -> Iterator[EmbeddedPostgres]:
         yield server
     finally:
         server.stop()
+
+
+def free_port() -> int:
+    """A free port below Linux's ephemeral range (32768-60999), so that no outgoing connection can take it
+    while a test restarts the process that listens on it."""
+    while True:
+        port = random.randrange(20000, 32000)
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            _handed_out.add(port)
+            return port
+
+
+_handed_out: set[int] = set()
+
+
+@pytest.fixture
+def nats_server() -> Iterator[EmbeddedNats]:
+    """A real NATS server with JetStream of the test's own (streams and consumers start empty)."""
+    folder = Path(tempfile.mkdtemp(prefix="shop-test-nats-"))
+    server = EmbeddedNats(folder / "jetstream", free_port(), log_path=folder / "nats.log")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -77,3 +118,27 @@ def token_for(role: str, user: str = "tester") -> str:
 def auth(role: str, user: str = "tester") -> list[tuple[str, str]]:
     """gRPC metadata carrying a token for ``role``."""
     return [("authorization", f"Bearer {token_for(role, user)}")]
+
+
+async def apply_event(
+    database: Database,
+    inbox: sa.Table,
+    subscriptions: Subscriptions,
+    event: Message,
+    *,
+    event_id: uuid.UUID | None = None,
+    aggregate_id: str = "",
+) -> bool:
+    """Applies ``event`` through the service's own subscription, as its consumer does after the broker
+    delivers it (inbox and effect in one transaction); True when the effect happened now."""
+    spec = catalogue().of(event)
+    subscription = subscriptions.for_subject(spec.subject)
+    assert subscription is not None, f"{subscriptions.service} does not subscribe to {spec.subject}"
+    event_id = event_id or uuid.uuid4()
+    delivery = Delivery(
+        spec.subject,
+        event.SerializeToString(),
+        {"Nats-Msg-Id": str(event_id), "Shop-Event-Type": spec.full_name, "Shop-Aggregate-Id": aggregate_id},
+        1,
+    )
+    return event_id in await Applier(database, inbox, subscription).apply([delivery])

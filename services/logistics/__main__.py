@@ -15,6 +15,7 @@ from shop.logistics.v1 import logistics_pb2
 
 from libs.db import Database
 from libs.service_main import Register, main
+from services.logistics.store.tables import kit
 
 MIGRATIONS = Path(__file__).parent / "store" / "migrations"
 CONTRACT = logistics_pb2.DESCRIPTOR.services_by_name["LogisticsService"].full_name
@@ -28,4 +29,4 @@ def build(database: Database) -> Register:
 
 
 if __name__ == "__main__":
-    main("logistics", migrations_dir=MIGRATIONS, build=build, contracts=[CONTRACT])
+    main("logistics", migrations_dir=MIGRATIONS, build=build, kit=kit, contracts=[CONTRACT])

@@ -12,12 +12,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from google.protobuf import wrappers_pb2
-from opentelemetry import trace
 
 from libs import idempotency
 from libs.db import Database, migrate
 from libs.errors import AlreadyExists, FailedPrecondition, InvalidArgument
-from libs.outbox import OutboxEvent, OutboxRelay, publish, record_once
 from services.inventory.store.tables import kit
 from tests.conftest import REPO
 
@@ -181,113 +179,6 @@ def test_request_id_must_be_present_and_short():
     with pytest.raises(InvalidArgument):
         idempotency.check_request_id("x" * 129)
     idempotency.check_request_id("x" * 128)
-
-
-# --- outbox and inbox ---------------------------------------------------------------------------
-
-
-async def test_event_exists_exactly_when_its_transaction_commits(inventory_db):
-    async with inventory_db.transaction() as conn:
-        await publish(conn, kit.outbox, "inventory.stock_received", "SKU-1", text("committed"))
-    with pytest.raises(RuntimeError):
-        async with inventory_db.transaction() as conn:
-            await publish(conn, kit.outbox, "inventory.stock_received", "SKU-1", text("rolled back"))
-            raise RuntimeError("the change failed")
-    assert await rows(inventory_db, kit.outbox) == 1
-
-
-async def test_relay_delivers_with_trace_context_and_marks_delivered(inventory_db, span_exporter):
-    tracer = trace.get_tracer("test")
-    with tracer.start_as_current_span("change") as span:
-        async with inventory_db.transaction() as conn:
-            await publish(conn, kit.outbox, "inventory.stock_received", "SKU-1", text("e1"))
-        writer_trace = span.get_span_context().trace_id
-
-    delivered: list[OutboxEvent] = []
-    delivery_traces: list[int] = []
-
-    async def deliver(event: OutboxEvent) -> None:
-        delivered.append(event)
-        delivery_traces.append(trace.get_current_span().get_span_context().trace_id)
-
-    relay = OutboxRelay(inventory_db, kit.outbox, deliver)
-    assert await relay.run_once() == 1
-    assert await relay.run_once() == 0
-    assert [wrappers_pb2.StringValue.FromString(e.payload).value for e in delivered] == ["e1"]
-    assert delivered[0].payload_type == "google.protobuf.StringValue"
-    assert delivery_traces == [writer_trace]  # the asynchronous hop joins the writer's trace
-
-
-async def test_failed_delivery_is_retried_later_with_backoff(inventory_db):
-    async with inventory_db.transaction() as conn:
-        await publish(conn, kit.outbox, "t", "a", text("e1"))
-
-    async def fail(event: OutboxEvent) -> None:
-        raise ConnectionError("consumer down")
-
-    assert await OutboxRelay(inventory_db, kit.outbox, fail).run_once() == 0
-    async with inventory_db.connection() as conn:
-        row = (await conn.execute(sa.select(kit.outbox))).one()
-    assert row.attempts == 1
-    assert row.delivered_at is None
-    assert "consumer down" in row.last_error
-    # Not due yet: the back-off holds it back from the next pass.
-    seen: list[OutboxEvent] = []
-
-    async def ok(event: OutboxEvent) -> None:
-        seen.append(event)
-
-    assert await OutboxRelay(inventory_db, kit.outbox, ok).run_once() == 0
-    async with inventory_db.transaction() as conn:
-        await conn.execute(kit.outbox.update().values(next_attempt_at=sa.func.now()))
-    assert await OutboxRelay(inventory_db, kit.outbox, ok).run_once() == 1
-    assert seen[0].attempts == 1
-
-
-async def test_relay_replicas_never_deliver_the_same_event_twice(inventory_db):
-    async with inventory_db.transaction() as conn:
-        for i in range(40):
-            await publish(conn, kit.outbox, "t", f"agg-{i}", text(f"e{i}"))
-    seen: list[uuid.UUID] = []
-
-    async def deliver(event: OutboxEvent) -> None:
-        await asyncio.sleep(0.001)
-        seen.append(event.event_id)
-
-    relays = [OutboxRelay(inventory_db, kit.outbox, deliver, batch_size=5) for _ in range(4)]
-
-    async def drain(relay: OutboxRelay) -> None:
-        while await relay.run_once():
-            pass
-
-    await asyncio.gather(*(drain(r) for r in relays))
-    assert len(seen) == 40
-    assert len(set(seen)) == 40
-
-
-async def test_relay_run_forever_stops_on_request(inventory_db):
-    async with inventory_db.transaction() as conn:
-        await publish(conn, kit.outbox, "t", "a", text("e1"))
-    stop = asyncio.Event()
-    seen: list[OutboxEvent] = []
-
-    async def deliver(event: OutboxEvent) -> None:
-        seen.append(event)
-        stop.set()
-
-    await asyncio.wait_for(
-        OutboxRelay(inventory_db, kit.outbox, deliver).run_forever(stop, idle_seconds=0.05), 5
-    )
-    assert len(seen) == 1
-
-
-async def test_inbox_applies_an_event_once(inventory_db):
-    event_id = uuid.uuid4()
-    results = []
-    for _ in range(3):
-        async with inventory_db.transaction() as conn:
-            results.append(await record_once(conn, kit.inbox, event_id, "orders.order_paid"))
-    assert results == [True, False, False]
 
 
 @pytest.mark.parametrize("service", ["inventory", "orders", "logistics", "returns", "payroll"])

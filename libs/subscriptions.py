@@ -1,0 +1,387 @@
+"""Consuming events: a service subscribes a handler with one declaration, the kit does the rest.
+
+    subscriptions = Subscriptions("orders")
+
+    @subscriptions.on(inventory_events.StockAvailable)
+    async def stock_available(conn: AsyncConnection, events: Sequence[Received[StockAvailable]]) -> None:
+        ...  # the effect, in the transaction ``conn``
+
+The kit runs each subscription on a durable JetStream consumer (``<service>-<event>``) that every replica of
+the service shares. A batch of messages is applied in one transaction together with their event ids in the
+service's inbox, so an event applied once is never applied again, however often it is delivered; messages
+are acknowledged only after that commit. If a batch fails, its messages are applied one by one to find the
+failing one, which is redelivered with back-off; after ``SHOP_EVENT_MAX_ATTEMPTS`` tries it moves to the
+dead-letter stream (``libs.dead_letters``) and the events behind it go on. Each message gets a CONSUMER
+span whose parent is the producer's span, so the asynchronous hop stays inside the flow's trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+import nats.errors
+import sqlalchemy as sa
+from google.protobuf.message import DecodeError, Message
+from nats.aio.msg import Msg
+from nats.js import api
+from opentelemetry import propagate, trace
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from libs import config
+from libs.db import Database
+from libs.event_bus import BUS_ERRORS, EventBus
+from libs.events import EventSpec, catalogue, stream_name
+from libs.outbox import backoff
+
+log = logging.getLogger(__name__)
+_tracer = trace.get_tracer(__name__)
+
+E = TypeVar("E", bound=Message)
+
+# Headers the relay sets besides Nats-Msg-Id and the W3C trace context.
+EVENT_TYPE_HEADER = "Shop-Event-Type"
+AGGREGATE_HEADER = "Shop-Aggregate-Id"
+PUBLISHED_AT_HEADER = "Shop-Published-At"
+MSG_ID_HEADER = "Nats-Msg-Id"
+
+
+@dataclass(frozen=True)
+class Received(Generic[E]):
+    """An event as a handler sees it."""
+
+    event: E
+    event_id: uuid.UUID
+    subject: str
+    aggregate_id: str
+    published_at: datetime | None
+    # 1 on first delivery.
+    attempt: int
+    # W3C traceparent of this event's consumer span: work the handler leaves for later joins the trace.
+    traceparent: str
+
+
+Handler = Callable[[AsyncConnection, Sequence[Received[E]]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Subscription(Generic[E]):
+    """One handler of one event for one service."""
+
+    service: str
+    spec: EventSpec
+    handler: Handler[E]
+    # Called after a batch commits (e.g. to wake the worker that does the follow-up work).
+    after_commit: Callable[[], None] | None = None
+
+    @property
+    def durable(self) -> str:
+        return self.spec.durable_name(self.service)
+
+    @property
+    def stream(self) -> str:
+        return stream_name(self.spec.publisher)
+
+
+class Subscriptions:
+    """The event handlers of one service."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self._by_subject: dict[str, Subscription[Any]] = {}
+
+    def on(
+        self, event: type[E], *, after_commit: Callable[[], None] | None = None
+    ) -> Callable[[Handler[E]], Handler[E]]:
+        """Declares ``handler`` for ``event``; the catalogue must name this service as a consumer of it."""
+        spec = catalogue().of(event)
+        if not any(c.service == self.service for c in spec.consumers):
+            raise ValueError(
+                f"{self.service} does not consume {spec.full_name}: add it to the event's consumers in its "
+                f"events.proto (option (shop.common.v1.event))"
+            )
+        if spec.subject in self._by_subject:
+            raise ValueError(f"{self.service} subscribes to {spec.subject} twice")
+
+        def register(handler: Handler[E]) -> Handler[E]:
+            self._by_subject[spec.subject] = Subscription(self.service, spec, handler, after_commit)
+            return handler
+
+        return register
+
+    def __iter__(self) -> Iterator[Subscription[Any]]:
+        return iter(self._by_subject.values())
+
+    def for_subject(self, subject: str) -> Subscription[Any] | None:
+        return self._by_subject.get(subject)
+
+
+class PoisonMessage(Exception):
+    """A message no attempt can apply (not the declared event type, undecodable): dead-lettered at once."""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A message as the broker delivered it (or as it was kept in the dead-letter stream)."""
+
+    subject: str
+    data: bytes
+    headers: Mapping[str, str]
+    attempt: int
+
+    @classmethod
+    def of(cls, msg: Msg) -> Delivery:
+        return cls(msg.subject, msg.data, dict(msg.headers or {}), msg.metadata.num_delivered)
+
+    @property
+    def event_id(self) -> str:
+        return self.headers.get(MSG_ID_HEADER, "")
+
+
+def _published_at(headers: Mapping[str, str]) -> datetime | None:
+    raw = headers.get(PUBLISHED_AT_HEADER, "")
+    try:
+        return datetime.fromisoformat(raw) if raw else None
+    except ValueError:
+        return None
+
+
+class Applier:
+    """Applies deliveries of one subscription exactly once: inbox row and effect in one transaction."""
+
+    def __init__(self, database: Database, inbox: sa.Table, subscription: Subscription[Any]) -> None:
+        self.database = database
+        self.inbox = inbox
+        self.subscription = subscription
+
+    def decode(self, delivery: Delivery) -> tuple[uuid.UUID, Message]:
+        spec = self.subscription.spec
+        declared = delivery.headers.get(EVENT_TYPE_HEADER, spec.full_name)
+        if declared != spec.full_name:
+            raise PoisonMessage(f"{delivery.subject} carries {declared}, not {spec.full_name}")
+        try:
+            event_id = uuid.UUID(delivery.event_id)
+        except ValueError:
+            raise PoisonMessage(f"no event id (Nats-Msg-Id) on {delivery.subject}") from None
+        try:
+            return event_id, spec.message.FromString(delivery.data)
+        except DecodeError as err:
+            raise PoisonMessage(f"undecodable {spec.full_name}: {err}") from None
+
+    async def apply(self, deliveries: Sequence[Delivery], *, operation: str = "process") -> set[uuid.UUID]:
+        """Applies what the inbox has not seen yet; returns the event ids applied now. Raises on failure
+        (nothing of the batch is then written)."""
+        decoded = [self.decode(d) for d in deliveries]
+        spans = [
+            _tracer.start_span(
+                f"{operation} {d.subject}",
+                context=propagate.extract(dict(d.headers)),
+                kind=trace.SpanKind.CONSUMER,
+                attributes={
+                    "messaging.system": "nats",
+                    "messaging.operation.type": "process",
+                    "messaging.destination.name": d.subject,
+                    "messaging.consumer.group.name": self.subscription.durable,
+                    "messaging.message.id": d.event_id,
+                    "shop.event_attempt": d.attempt,
+                    "shop.batch_size": len(deliveries),
+                },
+            )
+            for d in deliveries
+        ]
+        failure: BaseException | None = None
+        try:
+            with trace.use_span(spans[0], end_on_exit=False):
+                applied = await self._apply(deliveries, decoded, spans)
+        except BaseException as err:
+            failure = err
+            raise
+        finally:
+            for span in spans:
+                if failure is not None:
+                    span.record_exception(failure)
+                    span.set_status(trace.StatusCode.ERROR, str(failure)[:500])
+                span.end()
+        if applied and self.subscription.after_commit is not None:
+            self.subscription.after_commit()
+        return applied
+
+    async def _apply(
+        self,
+        deliveries: Sequence[Delivery],
+        decoded: Sequence[tuple[uuid.UUID, Message]],
+        spans: Sequence[trace.Span],
+    ) -> set[uuid.UUID]:
+        unique = {event_id: (d, e, s) for d, (event_id, e), s in zip(deliveries, decoded, spans, strict=True)}
+        async with self.database.transaction() as conn:
+            fresh = set(
+                (
+                    await conn.execute(
+                        insert(self.inbox)
+                        .values([{"event_id": i, "topic": d.subject} for i, (d, _, _) in unique.items()])
+                        .on_conflict_do_nothing()
+                        .returning(self.inbox.c.event_id)
+                    )
+                ).scalars()
+            )
+            received = []
+            for event_id, (d, event, span) in unique.items():
+                if event_id not in fresh:
+                    span.set_attribute("shop.duplicate", True)
+                    continue
+                carrier: dict[str, str] = {}
+                propagate.inject(carrier, context=trace.set_span_in_context(span))
+                received.append(
+                    Received(
+                        event=event,
+                        event_id=event_id,
+                        subject=d.subject,
+                        aggregate_id=d.headers.get(AGGREGATE_HEADER, ""),
+                        published_at=_published_at(d.headers),
+                        attempt=d.attempt,
+                        traceparent=carrier.get("traceparent", ""),
+                    )
+                )
+            if received:
+                await self.subscription.handler(conn, received)
+        return fresh
+
+
+DeadLetterSink = Callable[[Subscription[Any], Msg, str], Awaitable[None]]
+
+
+class EventConsumer:
+    """Runs one subscription on its durable JetStream consumer until stopped."""
+
+    def __init__(
+        self,
+        bus: EventBus,
+        applier: Applier,
+        dead_letter: DeadLetterSink,
+        *,
+        batch_size: int = 200,
+        idle_seconds: float = 1.0,
+    ) -> None:
+        self.bus = bus
+        self.applier = applier
+        self.subscription = applier.subscription
+        self.dead_letter = dead_letter
+        self.batch_size = batch_size
+        self.idle_seconds = idle_seconds
+        self.settings = config.event_settings()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            if not await self.bus.wait_ready(stop, within=self.idle_seconds):
+                continue
+            try:
+                pull = await self._bind()
+                await self._consume(pull, stop)
+            except BUS_ERRORS as err:
+                log.warning(
+                    "event consumer lost the bus; resubscribing",
+                    extra={"consumer": self.subscription.durable, "error": repr(err)},
+                )
+            except Exception:
+                log.exception(
+                    "event consumer failed; resubscribing", extra={"consumer": self.subscription.durable}
+                )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.idle_seconds)
+
+    async def _bind(self) -> Any:
+        sub = self.subscription
+        js = self.bus.js
+        await js.add_consumer(
+            sub.stream,
+            api.ConsumerConfig(
+                durable_name=sub.durable,
+                description=f"{sub.service} consumes {sub.spec.full_name}",
+                filter_subject=sub.spec.subject,
+                deliver_policy=api.DeliverPolicy.ALL,
+                ack_policy=api.AckPolicy.EXPLICIT,
+                ack_wait=self.settings.ack_wait_seconds,
+                # The kit counts attempts itself and dead-letters the message; the server never gives up
+                # on its own, or a crash during the last attempt would lose the message silently.
+                max_deliver=-1,
+                max_ack_pending=max(1000, self.batch_size * 4),
+            ),
+        )
+        return await js.pull_subscribe_bind(durable=sub.durable, stream=sub.stream)
+
+    async def _consume(self, pull: Any, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                msgs: list[Msg] = await pull.fetch(1, timeout=self.idle_seconds)
+            except nats.errors.TimeoutError:
+                continue
+            pending = msgs[-1].metadata.num_pending if msgs else 0
+            if pending > 0 and self.batch_size > 1:
+                # More are waiting: take them now and apply them together.
+                with contextlib.suppress(nats.errors.TimeoutError):
+                    msgs += await pull.fetch(min(pending, self.batch_size - 1), timeout=0.5)
+            await self.handle(msgs)
+
+    async def handle(self, msgs: Sequence[Msg]) -> None:
+        """Applies a fetched batch and settles every message: ack, redeliver later, or dead-letter."""
+        good: list[Msg] = []
+        for msg in msgs:
+            try:
+                self.applier.decode(Delivery.of(msg))
+                good.append(msg)
+            except PoisonMessage as err:
+                await self._give_up(msg, str(err))
+        if len(good) > 1:
+            try:
+                await self.applier.apply([Delivery.of(m) for m in good])
+            except Exception as err:
+                log.info(
+                    "event batch failed; applying one by one",
+                    extra={"consumer": self.subscription.durable, "error": repr(err)},
+                )
+            else:
+                for msg in good:
+                    await msg.ack()
+                return
+        for msg in good:
+            await self._one(msg)
+
+    async def _one(self, msg: Msg) -> None:
+        try:
+            await self.applier.apply([Delivery.of(msg)])
+        except Exception as err:
+            attempt = msg.metadata.num_delivered
+            error = f"{type(err).__name__}: {err}"
+            if attempt >= self.settings.max_attempts:
+                await self._give_up(msg, error)
+                return
+            delay = backoff(attempt).total_seconds()
+            log.warning(
+                "event handler failed; redelivering",
+                extra={
+                    "consumer": self.subscription.durable,
+                    "attempt": attempt,
+                    "delay": delay,
+                    "error": error,
+                },
+            )
+            await msg.nak(delay=delay)
+            return
+        await msg.ack()
+
+    async def _give_up(self, msg: Msg, error: str) -> None:
+        try:
+            await self.dead_letter(self.subscription, msg, error)
+        except BUS_ERRORS as err:
+            # Not kept anywhere yet: let the broker deliver it again and try once more.
+            log.warning("dead-lettering failed; redelivering", extra={"error": repr(err)})
+            await msg.nak(delay=1.0)
+            return
+        await msg.term()
