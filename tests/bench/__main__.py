@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -31,17 +32,12 @@ from libs.config import REPO_ROOT, SERVICE_PORTS
 from libs.identity import mint_token
 from libs.suite import Suite
 from tests.bench.baseline_server import METHOD
+from tests.conftest import free_port
 
 LEVELS = [int(x) for x in os.environ.get("BENCH_LEVELS", "1,4,16,32").split(",")]
 SECONDS = float(os.environ.get("BENCH_SECONDS", "6"))
 WARMUP_SECONDS = 1.5
 RESULTS = REPO_ROOT / "bench-results" / "order-flow.json"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -216,12 +212,14 @@ def main() -> int:
         **os.environ,
         "SHOP_VAR_DIR": str(var),
         "SHOP_GATEWAY_PORT": str(free_port()),
+        "SHOP_NATS_PORT": str(free_port()),
         "SHOP_LOG_LEVEL": "WARNING",
         **{f"SHOP_{name.upper()}_PORT": str(free_port()) for name in SERVICE_PORTS},
     }
     for name in SERVICE_PORTS:
         env.pop(f"SHOP_{name.upper()}_DATABASE_URL", None)
         env.pop(f"SHOP_{name.upper()}_TARGET", None)
+    env.pop("SHOP_NATS_URL", None)
     suite = Suite(env=env, var=var)
     baseline: subprocess.Popen[bytes] | None = None
     try:
@@ -245,6 +243,7 @@ def main() -> int:
             baseline.terminate()
             baseline.wait(timeout=15)
         suite.stop()
+        shutil.rmtree(var, ignore_errors=True)
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2))
     print(table(result))

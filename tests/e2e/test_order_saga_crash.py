@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
 import time
 import uuid
 
@@ -14,47 +12,28 @@ import httpx
 import psycopg
 import pytest
 
-from libs.config import SERVICE_PORTS
-from libs.suite import Suite
 from tests.conftest import token_for
-from tests.e2e.test_suite_end_to_end import free_port
+from tests.e2e.running import ADDRESS, SuiteProcess, start_suite
 
 pytestmark = pytest.mark.e2e
-
-ADDRESS = {
-    "recipient": "Wang Fang", "phone": "13812345678", "province": "Zhejiang", "city": "Hangzhou",
-    "district": "Xihu", "street": "18 Longjing Road",
-}  # fmt: skip
 
 
 @pytest.fixture
 def running_suite(tmp_path):
-    os.chmod(tmp_path, 0o755)
-    env = {
-        **os.environ,
-        "SHOP_VAR_DIR": str(tmp_path),
-        "SHOP_GATEWAY_PORT": str(free_port()),
-        "SHOP_GRACE_SECONDS": "1",
-        "SHOP_LOG_LEVEL": "WARNING",
-        **{f"SHOP_{name.upper()}_PORT": str(free_port()) for name in SERVICE_PORTS},
-    }
-    for name in SERVICE_PORTS:
-        env.pop(f"SHOP_{name.upper()}_DATABASE_URL", None)
-        env.pop(f"SHOP_{name.upper()}_TARGET", None)
-    suite = Suite(env=env, var=tmp_path, log=lambda _: None)
+    running = start_suite(
+        tmp_path / "var", extra_env={"SHOP_GRACE_SECONDS": "1", "SHOP_LOG_LEVEL": "WARNING"}
+    )
     try:
-        suite.start()
-        suite.wait_ready()
-        yield suite
+        yield running
     finally:
-        suite.stop()
+        running.stop()
 
 
-def consistency(suite: Suite) -> list[str]:
+def consistency(suite: SuiteProcess) -> list[str]:
     """Orders whose state disagrees with the inventory's reservation, or whose saga step is still open."""
-    with psycopg.connect(suite.env["SHOP_ORDERS_DATABASE_URL"]) as conn:
+    with psycopg.connect(suite.db_url("orders")) as conn:
         orders = conn.execute("SELECT order_id::text, status, reservation_state FROM orders").fetchall()
-    with psycopg.connect(suite.env["SHOP_INVENTORY_DATABASE_URL"]) as conn:
+    with psycopg.connect(suite.db_url("inventory")) as conn:
         active = {
             r[0] for r in conn.execute("SELECT order_id FROM reservations WHERE status = 'active'").fetchall()
         }
@@ -74,7 +53,7 @@ def test_orders_killed_mid_saga_end_consistent_after_restart(running_suite):
     keeper = {"Authorization": f"Bearer {token_for('stock_keeper')}"}
     shop = {"Authorization": f"Bearer {token_for('integrator')}"}
     lead = {"Authorization": f"Bearer {token_for('supervisor')}"}
-    base = suite.gateway_url
+    base = suite.gateway
     sku = {
         "request_id": "sku", "sku_code": "CRASH-1", "style_number": "CRASH", "colour": "red", "size": "M",
         "name": "Crash tee", "category": "apparel", "barcode": "CRASH-0001",
@@ -98,22 +77,28 @@ def test_orders_killed_mid_saga_end_consistent_after_restart(running_suite):
         }  # fmt: skip
         order_ids.append(httpx.post(base + "/v1/orders", json=body, headers=shop).json()["order_id"])
 
+    killed: list[int] = []
+
     async def review_all() -> None:
+        answered = asyncio.Event()
         async with httpx.AsyncClient(base_url=base, timeout=10) as http:
 
             async def one(order_id: str) -> None:
                 with contextlib.suppress(httpx.HTTPError):  # the service may die under us
-                    await http.post("/v1/order-reviews", json={"order_ids": [order_id]}, headers=lead)
+                    reply = await http.post("/v1/order-reviews", json={"order_ids": [order_id]}, headers=lead)
+                    if reply.status_code == 200:
+                        answered.set()
 
-            async def kill_soon() -> None:
-                await asyncio.sleep(0.3)
-                suite.processes["orders"].send_signal(signal.SIGKILL)
+            async def kill_mid_batch() -> None:
+                await answered.wait()  # some reviews are done, the rest are in flight
+                killed.append(suite.kill("orders"))
 
-            await asyncio.gather(kill_soon(), *(one(o) for o in order_ids))
+            await asyncio.gather(kill_mid_batch(), *(one(o) for o in order_ids))
 
     asyncio.run(review_all())
-    suite.processes["orders"].wait(timeout=10)
-    suite.processes["orders"] = suite._spawn("orders", ["-m", "services.orders", "serve"])
+    # The supervisor restarts the orders process by itself.
+    suite.wait_restarted("orders", killed[0])
+    assert suite.restarts("orders") == 1
     # The recovery worker finishes open steps once they are older than its grace period.
     deadline = time.monotonic() + 60
     problems = consistency(suite)
@@ -121,7 +106,7 @@ def test_orders_killed_mid_saga_end_consistent_after_restart(running_suite):
         time.sleep(1)
         problems = consistency(suite)
     assert problems == []
-    with psycopg.connect(suite.env["SHOP_ORDERS_DATABASE_URL"]) as conn:
+    with psycopg.connect(suite.db_url("orders")) as conn:
         statuses: dict[str, int] = dict(
             conn.execute("SELECT status, count(*) FROM orders GROUP BY status").fetchall()
         )

@@ -6,14 +6,12 @@ edges and parent links of the trace the processes exported, with no orphan spans
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -24,14 +22,9 @@ from libs.config import SERVICE_PORTS
 from libs.spanstore import read_spans
 from libs.traces import TraceTree, build_tree, service_edges
 from tests.conftest import REPO, token_for
+from tests.e2e.running import SuiteProcess, start_suite
 
 pytestmark = pytest.mark.e2e
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def listening(port: int) -> bool:
@@ -40,65 +33,13 @@ def listening(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-@dataclass
-class RunningSuite:
-    launcher: subprocess.Popen[bytes]
-    gateway: str
-    ports: list[int]
-    var: Path
-    children: list[psutil.Process]
-
-
 @pytest.fixture(scope="module")
-def suite(tmp_path_factory) -> Iterator[RunningSuite]:
-    var = tmp_path_factory.mktemp("suite-var")
-    os.chmod(var, 0o755)  # the embedded PostgreSQL runs as an unprivileged user under root
-    ports = {name: free_port() for name in SERVICE_PORTS}
-    gateway_port = free_port()
-    env = {
-        **os.environ,
-        "SHOP_VAR_DIR": str(var),
-        "SHOP_GATEWAY_PORT": str(gateway_port),
-        "SHOP_GRACE_SECONDS": "2",
-        **{f"SHOP_{name.upper()}_PORT": str(port) for name, port in ports.items()},
-    }
-    for name in SERVICE_PORTS:
-        env.pop(f"SHOP_{name.upper()}_DATABASE_URL", None)
-        env.pop(f"SHOP_{name.upper()}_TARGET", None)
-    env.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
-    launcher = subprocess.Popen(
-        [sys.executable, "-m", "libs.suite"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    gateway = f"http://127.0.0.1:{gateway_port}"
-    deadline = time.monotonic() + 60  # the issue's promise: every service SERVING within 60 s
-    ready = False
-    while time.monotonic() < deadline and launcher.poll() is None:
-        try:
-            if httpx.get(gateway + "/healthz", timeout=1).status_code == 200:
-                ready = True
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)
-    if not ready:
-        launcher.kill()
-        output = launcher.communicate()[0].decode(errors="replace")
-        logs = "\n".join(
-            f"--- {p.name}\n{p.read_text()[-2000:]}" for p in sorted((var / "logs").glob("*.log"))
-        )
-        pytest.fail(f"suite not ready within 60 s:\n{output}\n{logs}")
-    children = psutil.Process(launcher.pid).children(recursive=True)
-    running = RunningSuite(launcher, gateway, [*ports.values(), gateway_port], var, children)
+def suite(tmp_path_factory) -> Iterator[SuiteProcess]:
+    running = start_suite(tmp_path_factory.mktemp("suite-var"))
     try:
         yield running
     finally:
-        if launcher.poll() is None:
-            launcher.send_signal(signal.SIGTERM)
-            launcher.wait(timeout=30)
+        running.stop()
 
 
 def test_healthz_reports_every_service_serving(suite):
@@ -106,6 +47,9 @@ def test_healthz_reports_every_service_serving(suite):
     assert body["status"] == "SERVING"
     assert set(body["services"]) == {"gateway", *SERVICE_PORTS}
     assert set(body["services"].values()) == {"SERVING"}
+    # The supervisor's view: every process of the embedded run, none restarted.
+    assert set(body["processes"]) == {"postgres", "nats", "gateway", *SERVICE_PORTS}
+    assert {p["restarts"] for p in body["processes"].values()} == {0}
 
 
 def wait_for_trace(folder: Path, trace_id: str, *, timeout: float = 10.0) -> TraceTree:
@@ -240,15 +184,17 @@ def test_order_flow_is_one_trace_over_gateway_orders_and_inventory(suite):
     assert not any("13812345678" in str(s.attributes) or "Longjing" in str(s.attributes) for s in spans)
 
 
-def test_sigterm_stops_everything_and_frees_every_port(suite):
-    """Runs last in this module: stopping the suite leaves no process and no listening port."""
+def test_sigterm_stops_everything_and_frees_every_port_keeping_the_data(suite):
+    """Runs last in this module: stopping the suite leaves no process and no listening port, and keeps
+    the data for the next run."""
     postmaster_pid_file = suite.var / "pgdata" / "postmaster.pid"
     postmaster = int(postmaster_pid_file.read_text().split()[0])
     assert psutil.pid_exists(postmaster)
     suite.launcher.send_signal(signal.SIGTERM)
-    assert suite.launcher.wait(timeout=30) == 0
+    assert suite.launcher.wait(timeout=60) == 0
     for child in suite.children:
         assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE, child
     assert not psutil.pid_exists(postmaster) or psutil.Process(postmaster).status() == psutil.STATUS_ZOMBIE
-    assert [p for p in suite.ports if listening(p)] == []
-    assert not (suite.var / "pgdata").exists()
+    assert [p for p in suite.ports.values() if listening(p)] == []
+    assert (suite.var / "pgdata" / "PG_VERSION").exists()
+    assert (suite.var / "nats" / "jetstream").is_dir()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+from pathlib import Path
+from typing import Any
 
 import grpc
 from fastapi import APIRouter, Request
@@ -10,6 +13,7 @@ from fastapi.responses import JSONResponse
 from grpc_health.v1 import health_pb2
 
 from libs.config import SERVICE_PORTS
+from libs.supervisor import read_state
 from services.gateway.upstreams import Upstreams
 
 router = APIRouter(tags=["health"])
@@ -46,7 +50,24 @@ async def healthz(request: Request) -> JSONResponse:
     statuses = await asyncio.gather(*(_status_of(upstreams, name) for name in names))
     services = dict(zip(names, statuses, strict=True))
     ok = all(status == "SERVING" for status in statuses)
-    return JSONResponse(
-        {"status": "SERVING" if ok else "NOT_SERVING", "services": {"gateway": "SERVING", **services}},
-        status_code=200 if ok else 503,
-    )
+    body: dict[str, Any] = {
+        "status": "SERVING" if ok else "NOT_SERVING",
+        "services": {"gateway": "SERVING", **services},
+    }
+    processes = _supervised_processes()
+    if processes is not None:
+        body["processes"] = processes
+    return JSONResponse(body, status_code=200 if ok else 503)
+
+
+def _supervised_processes() -> dict[str, Any] | None:
+    """In the embedded run: each process's state and how often the supervisor restarted it."""
+    path = os.environ.get("SHOP_SUPERVISOR_STATE")
+    state = read_state(Path(path)) if path else None
+    if state is None or not isinstance(state.get("processes"), dict):
+        return None
+    return {
+        name: {key: info.get(key) for key in ("state", "restarts", "last_exit", "started_at")}
+        for name, info in state["processes"].items()
+        if isinstance(info, dict)
+    }
