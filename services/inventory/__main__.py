@@ -11,6 +11,8 @@ from shop.inventory.v1 import inventory_pb2_grpc
 from libs.db import Database
 from libs.service_main import Register, main
 from services.inventory.api.servicer import SERVICE_NAME, InventoryServicer
+from services.inventory.consumers import subscriptions
+from services.inventory.store.tables import kit
 from services.inventory.workers import hold_sweeper
 
 MIGRATIONS = Path(__file__).parent / "store" / "migrations"
@@ -25,4 +27,11 @@ def build(database: Database) -> Register:
 
 
 if __name__ == "__main__":
-    main("inventory", migrations_dir=MIGRATIONS, build=build, workers=[hold_sweeper.run])
+    main(
+        "inventory",
+        migrations_dir=MIGRATIONS,
+        build=build,
+        kit=kit,
+        subscriptions=subscriptions,
+        workers=[hold_sweeper.run],
+    )

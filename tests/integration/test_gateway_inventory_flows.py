@@ -17,9 +17,11 @@ from libs.business_time import business_day
 from libs.config import SERVICE_PORTS
 from services.gateway.app import create_app
 from services.gateway.upstreams import open_upstreams
+from services.inventory.consumers import subscriptions
 from services.inventory.store.tables import (
     counts,
     day_closes,
+    kit,
     loans,
     receipts,
     stock_movements,
@@ -28,7 +30,8 @@ from services.inventory.store.tables import (
     suppliers,
     transfers,
 )
-from tests.conftest import token_for
+from tests.conftest import apply_event, token_for
+from tests.integration.test_inventory_planning import large_promotion
 
 V1 = "/v1/inventory"
 # Who does what (services/inventory/api/{receiving,transfers,counts,planning}.py).
@@ -911,7 +914,7 @@ async def test_replenishment_policies_are_listed_and_set_inv_15(client):
     ]
 
 
-async def test_packing_use_and_the_buying_alerts_inv_16(client):
+async def test_packing_use_and_the_buying_alerts_inv_16(client, inventory):
     """INV-16: packing materials covering under 10 days of normal use alert the warehouse supervisor; when
     a large promotion is scheduled, every material does."""
     for sku, received in (("BOX-S", 200), ("TAPE", 500), ("BAG", 50)):
@@ -963,11 +966,15 @@ async def test_packing_use_and_the_buying_alerts_inv_16(client):
                 "cover_days": "6.00",
                 "reason": "low_cover",
             }
-        ]
+        ],
+        "promotions": [],
     }
-    promo = ok(
-        await client.get(f"{V1}/packing-alerts", params={"large_promotion_scheduled": "true"}, headers=boss())
+    # The orders service announces a large promotion (LargePromotionScheduled): every material is alerted.
+    await apply_event(
+        inventory.database, kit.inbox, subscriptions, large_promotion("P-1111", days_from_now=2)
     )
+    promo = ok(await client.get(f"{V1}/packing-alerts", headers=boss()))
+    assert [p["promotion_id"] for p in promo["promotions"]] == ["P-1111"]
     assert [(a["sku_code"], a["reason"], a["daily_use"], a["cover_days"]) for a in promo["alerts"]] == [
         ("BOX-S", "low_cover", "10.00", "6.00"),
         ("TAPE", "promotion", "1.00", "486.00"),
@@ -1687,13 +1694,6 @@ async def test_packing_use_needs_a_keeper_or_logistics_clerk_inv_16(client, inve
     before = await movements(inventory)
     assert_forbidden(await client.post(f"{V1}/packing-uses", json=USE, headers=bearer(role)))
     assert await movements(inventory) == before
-
-
-async def test_packing_alerts_refuse_a_bad_flag_inv_16(client):
-    response = await client.get(
-        f"{V1}/packing-alerts", params={"large_promotion_scheduled": "soon"}, headers=boss()
-    )
-    assert_error(response, 400, "large_promotion_scheduled")
 
 
 @pytest.mark.parametrize(

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
 import sqlalchemy as sa
 from shop.inventory.v1 import inventory_pb2 as pb
+from shop.orders.v1 import events_pb2 as orders_events
 
 from libs.business_time import business_day
+from libs.timestamps import to_timestamp
+from services.inventory.consumers import subscriptions
 from services.inventory.store.tables import kit, stock_movements
-from tests.conftest import auth
+from tests.conftest import apply_event, auth
 from tests.integration.test_inventory_receiving import counted, inspect, new_receipt, register, sign_both
 from tests.integration.test_inventory_rpc import field_violations, sku_request
 from tests.integration.test_inventory_stock_flow import KEEPER, SHOP, SUPERVISOR, level, reserve
@@ -69,7 +73,9 @@ async def test_daily_plan_follows_the_default_policies_inv_15(inventory_stub, in
         low = (
             (
                 await conn.execute(
-                    sa.select(kit.outbox.c.aggregate_id).where(kit.outbox.c.topic == "inventory.low_stock")
+                    sa.select(kit.outbox.c.aggregate_id).where(
+                        kit.outbox.c.topic == "shop.inventory.v1.low_stock"
+                    )
                 )
             )
             .scalars()
@@ -127,7 +133,20 @@ async def test_policies_are_data_inv_15(inventory_stub):
     assert "policy.low_cover_days" in field_violations(exc.value)
 
 
-async def test_packing_material_alerts_inv_16(inventory_stub):
+def large_promotion(
+    promotion_id: str, *, days_from_now: float, days_long: float = 3, revision: int = 1
+) -> orders_events.LargePromotionScheduled:
+    starts = datetime.now(UTC) + timedelta(days=days_from_now)
+    return orders_events.LargePromotionScheduled(
+        promotion_id=promotion_id,
+        name=f"{promotion_id} sale",
+        starts_at=to_timestamp(starts),
+        ends_at=to_timestamp(starts + timedelta(days=days_long)),
+        revision=revision,
+    )
+
+
+async def test_packing_material_alerts_inv_16(inventory_stub, inventory):
     """INV-16: a packing material under 10 days of normal use alerts the warehouse supervisor; so does every
     material when a large promotion is scheduled."""
     for sku, received, used in (("BOX-S", 200, 140), ("TAPE", 500, 14)):
@@ -150,10 +169,11 @@ async def test_packing_material_alerts_inv_16(inventory_stub):
     assert [(a.sku_code, a.reason, a.daily_use, a.cover_days) for a in normal.alerts] == [
         ("BOX-S", "low_cover", "10.00", "6.00")
     ]
-    promo = await inventory_stub.ListPackingAlerts(
-        pb.ListPackingAlertsRequest(large_promotion_scheduled=True), metadata=SUPERVISOR
-    )
+    # The orders service announces a large promotion: from then on every material is alerted.
+    await apply_event(inventory.database, kit.inbox, subscriptions, large_promotion("P-618", days_from_now=3))
+    promo = await inventory_stub.ListPackingAlerts(pb.ListPackingAlertsRequest(), metadata=SUPERVISOR)
     assert {a.sku_code: a.reason for a in promo.alerts} == {"BOX-S": "low_cover", "TAPE": "promotion"}
+    assert [p.promotion_id for p in promo.promotions] == ["P-618"]
     with pytest.raises(grpc.aio.AioRpcError) as exc:
         await inventory_stub.RecordPackingUse(
             pb.RecordPackingUseRequest(request_id="u-x", sku_code="BOX-S", quantity=61), metadata=KEEPER
@@ -238,3 +258,21 @@ async def test_defective_units_go_back_to_their_supplier_inv_17(inventory_stub, 
         )
     assert exc.value.code() == grpc.StatusCode.NOT_FOUND
     assert "supplier_code" in field_violations(exc.value)
+
+
+async def test_the_latest_announcement_of_a_large_promotion_wins_whatever_order_they_arrive_in_inv_16(
+    inventory_stub, inventory
+):
+    moved = large_promotion("P-1111", days_from_now=5, revision=2)
+    first = large_promotion("P-1111", days_from_now=1, revision=1)
+    over = large_promotion("P-OLD", days_from_now=-10, days_long=2)
+    assert await apply_event(inventory.database, kit.inbox, subscriptions, moved)
+    assert await apply_event(inventory.database, kit.inbox, subscriptions, first)  # late and stale
+    assert await apply_event(inventory.database, kit.inbox, subscriptions, over)
+    reply = await inventory_stub.ListPackingAlerts(pb.ListPackingAlertsRequest(), metadata=SUPERVISOR)
+    assert [(p.promotion_id, p.starts_at) for p in reply.promotions] == [("P-1111", moved.starts_at)]
+    # The same event delivered again is applied once.
+    again = large_promotion("P-2222", days_from_now=2)
+    event_id = uuid.uuid4()
+    assert await apply_event(inventory.database, kit.inbox, subscriptions, again, event_id=event_id)
+    assert not await apply_event(inventory.database, kit.inbox, subscriptions, again, event_id=event_id)

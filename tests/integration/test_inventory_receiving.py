@@ -140,14 +140,15 @@ async def test_full_receiving_flow_inv_3_inv_4_inv_5_inv_6_inv_7(inventory_stub,
     [lot] = lot_list.lots
     assert lot.bin_code == "" and lot.label_id.startswith("TEE-R-")
 
-    [notice_bytes] = await events(inventory, "inventory.stock_received")
+    [notice_bytes] = await events(inventory, "shop.inventory.v1.stock_received")
     notice = events_pb2.StockReceived.FromString(notice_bytes)
     assert {(line.sku_code, line.accepted, line.defective) for line in notice.lines} == {
         ("TEE-R", 92, 6),
         ("TEE-B", 20, 0),
     }
     [new_style] = [
-        events_pb2.NewStyleReceived.FromString(b) for b in await events(inventory, "inventory.new_style")
+        events_pb2.NewStyleReceived.FromString(b)
+        for b in await events(inventory, "shop.inventory.v1.new_style_received")
     ]
     assert new_style.style_number == "TEE"
     styles = await inventory_stub.ListNewStyles(pb.ListNewStylesRequest(), metadata=PROMOTER)
@@ -173,8 +174,8 @@ async def test_second_receipt_of_a_style_is_not_new_inv_7(inventory_stub, invent
         await inventory_stub.PostReceipt(
             pb.PostReceiptRequest(request_id=f"p-{note}", receipt_id=receipt.receipt_id), metadata=KEEPER
         )
-    assert len(await events(inventory, "inventory.new_style")) == 1
-    assert len(await events(inventory, "inventory.stock_received")) == 2
+    assert len(await events(inventory, "shop.inventory.v1.new_style_received")) == 1
+    assert len(await events(inventory, "shop.inventory.v1.stock_received")) == 2
 
 
 async def test_failed_sampling_rejects_the_whole_delivery_inv_4(inventory_stub, inventory, skus):
@@ -199,7 +200,7 @@ async def test_failed_sampling_rejects_the_whole_delivery_inv_4(inventory_stub, 
     assert await count(inventory.database, stock_movements) == 0
     [rejected] = [
         events_pb2.DeliveryRejected.FromString(b)
-        for b in await events(inventory, "inventory.delivery_rejected")
+        for b in await events(inventory, "shop.inventory.v1.delivery_rejected")
     ]
     assert list(rejected.failed_sku_codes) == ["TEE-R"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -176,3 +177,70 @@ def test_stock_in_names_every_offending_field() -> None:
 
 def test_stock_in_note_is_bounded() -> None:
     assert stock_in(sku_code="S", warehouse_code="W", quantity=1, note="n" * MAX_NOTE).note == "n" * MAX_NOTE
+
+
+# --- INV-13: what a short count cuts ---------------------------------------------------------------------
+
+
+def _at(minute: int) -> datetime:
+    return datetime(2026, 12, 1, 10, minute, tzinfo=UTC)
+
+
+def test_inv_13_holds_go_first_then_the_newest_orders() -> None:
+    from services.inventory.domain.counts import HeldUnits, ReservedOrder, promises_to_cut
+
+    holds = [HeldUnits("h-old", "A", 1, _at(1)), HeldUnits("h-new", "A", 1, _at(9))]
+    orders = [
+        ReservedOrder("o-1", {"A": 2}, _at(2)),
+        ReservedOrder("o-2", {"A": 2}, _at(3)),
+        ReservedOrder("o-3", {"A": 1}, _at(4)),
+    ]
+    assert promises_to_cut({"A": 1}, holds, orders).hold_ids == ("h-new",)
+    assert promises_to_cut({"A": 2}, holds, orders).order_ids == ()
+    cut = promises_to_cut({"A": 4}, holds, orders)
+    assert (cut.hold_ids, cut.order_ids) == (("h-new", "h-old"), ("o-3", "o-2"))
+    assert promises_to_cut({"A": 0}, holds, orders).order_ids == ()
+
+
+def test_inv_13_a_cut_order_relieves_every_short_sku_it_held() -> None:
+    from services.inventory.domain.counts import ReservedOrder, promises_to_cut
+
+    orders = [ReservedOrder("o-1", {"A": 1}, _at(1)), ReservedOrder("o-2", {"A": 1, "B": 3}, _at(2))]
+    assert promises_to_cut({"A": 1, "B": 3}, [], orders).order_ids == ("o-2",)
+    # Not enough to cover: everything that holds the SKU is cut, and no more.
+    assert promises_to_cut({"A": 5}, [], orders).order_ids == ("o-2", "o-1")
+
+
+def test_inv_10_a_posting_announces_only_what_it_made_available_for_sale() -> None:
+    from services.inventory.domain.stock import (
+        Movement,
+        MovementKind,
+        StockLevel,
+        availability_gains,
+    )
+
+    levels = {
+        ("A", "MAIN"): StockLevel("A", "MAIN", 10, 2, 0, True),
+        ("B", "MAIN"): StockLevel("B", "MAIN", 5, 5, 0, True),
+        ("A", "DEFECTIVE"): StockLevel("A", "DEFECTIVE", 3, 0, 0, False),
+    }
+    movements = [
+        Movement(
+            MovementKind.RECEIPT, "A", "MAIN", on_hand_delta=4, document_type="receipt", document_id="r1"
+        ),
+        Movement(
+            MovementKind.RESERVATION, "B", "MAIN", reserved_delta=1, document_type="order", document_id="o"
+        ),
+        Movement(
+            MovementKind.TRANSFER_IN,
+            "A",
+            "DEFECTIVE",
+            on_hand_delta=3,
+            document_type="count",
+            document_id="c",
+        ),
+    ]
+    gains = availability_gains(movements, levels)
+    assert [(g.sku_code, g.warehouse_code, g.added, g.available, g.document_id) for g in gains] == [
+        ("A", "MAIN", 4, 8, "r1")
+    ]

@@ -105,6 +105,12 @@ class CountOut(BaseModel):
     reason: str
     responsible_person: str
     damaged_disposition: DispositionName | None
+    cut_order_ids: list[str] = Field(
+        description="Orders whose reservation the posted count cut because it found fewer units than were "
+        "promised (newest reservations first; holds are cut before any order). Each goes to the orders "
+        "service's exception queue and is reviewed again when stock arrives (INV-13)."
+    )
+    cut_hold_ids: list[str] = Field(description="Holds the posted count cut for the same reason.")
 
 
 class DayCloseOut(BaseModel):
@@ -144,6 +150,8 @@ def _count_out(count: pb.Count) -> CountOut:
         reason=count.reason,
         responsible_person=count.responsible_person,
         damaged_disposition=_DISPOSITION_FROM_PB.get(count.damaged_disposition),
+        cut_order_ids=list(count.cut_order_ids),
+        cut_hold_ids=list(count.cut_hold_ids),
     )
 
 

@@ -105,8 +105,19 @@ class PackingAlertOut(BaseModel):
     reason: PackingAlertReason
 
 
+class ScheduledPromotionOut(BaseModel):
+    promotion_id: str
+    name: str
+    starts_at: datetime
+    ends_at: datetime
+
+
 class PackingAlertsOut(BaseModel):
     alerts: list[PackingAlertOut] = Field(description="Lowest cover first.")
+    promotions: list[ScheduledPromotionOut] = Field(
+        description="Large promotions announced by the orders service and not over yet, soonest first: "
+        'while there is one, every packing material is alerted (reason "promotion").'
+    )
 
 
 class RegisterSupplierBody(StrictBody):
@@ -301,19 +312,12 @@ async def record_packing_use(
 
 
 @router.get("/packing-alerts", response_model=PackingAlertsOut)
-async def list_packing_alerts(
-    request: Request,
-    caller: Caller,
-    large_promotion_scheduled: Annotated[
-        bool, Query(description="True: alert every packing material, low or not.")
-    ] = False,
-) -> PackingAlertsOut:
-    """Packing materials covering under 10 days of normal use, or all of them when a large promotion is
-    scheduled: the warehouse supervisor's buying alert (INV-16)."""
+async def list_packing_alerts(request: Request, caller: Caller) -> PackingAlertsOut:
+    """Packing materials covering under 10 days of normal use, or all of them while a large promotion
+    (announced by the orders service when a promoter creates or moves it) is scheduled: the warehouse
+    supervisor's buying alert (INV-16)."""
     reply = await call(
-        upstreams(request).inventory.ListPackingAlerts,
-        pb.ListPackingAlertsRequest(large_promotion_scheduled=large_promotion_scheduled),
-        caller=caller,
+        upstreams(request).inventory.ListPackingAlerts, pb.ListPackingAlertsRequest(), caller=caller
     )
     return PackingAlertsOut(
         alerts=[
@@ -325,7 +329,13 @@ async def list_packing_alerts(
                 reason=_ALERT_REASONS[a.reason],
             )
             for a in reply.alerts
-        ]
+        ],
+        promotions=[
+            ScheduledPromotionOut(
+                promotion_id=p.promotion_id, name=p.name, starts_at=utc(p.starts_at), ends_at=utc(p.ends_at)
+            )
+            for p in reply.promotions
+        ],
     )
 
 

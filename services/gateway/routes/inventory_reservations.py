@@ -23,11 +23,12 @@ from services.gateway.routes.common import (
 
 router = APIRouter(prefix="/v1/inventory", tags=["inventory"])
 
-ReservationStatusName = Literal["active", "released", "issued"]
+ReservationStatusName = Literal["active", "released", "issued", "cut"]
 _STATUS_FROM_PB: dict[pb.ReservationStatus.ValueType, ReservationStatusName] = {
     pb.RESERVATION_STATUS_ACTIVE: "active",
     pb.RESERVATION_STATUS_RELEASED: "released",
     pb.RESERVATION_STATUS_ISSUED: "issued",
+    pb.RESERVATION_STATUS_CUT: "cut",
 }
 
 

@@ -53,6 +53,8 @@ def count_to_pb(count: Count) -> pb.Count:
         reason=count.reason,
         responsible_person=count.responsible_person,
         damaged_disposition=_DISPOSITION_PB[count.disposition] if count.disposition else 0,  # type: ignore[arg-type]
+        cut_order_ids=list(count.cut_order_ids),
+        cut_hold_ids=list(count.cut_hold_ids),
     )
     for line in count.lines:
         pl = pb.CountLine(

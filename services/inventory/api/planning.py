@@ -186,9 +186,7 @@ class PlanningApi:
     ) -> pb.ListPackingAlertsResponse:
         identity.current()
         async with self.db.connection() as conn:
-            alerts = await planning.current_packing_alerts(
-                conn, datetime.now(UTC), large_promotion_scheduled=request.large_promotion_scheduled
-            )
+            alerts, promotions = await planning.current_packing_alerts(conn, datetime.now(UTC))
         return pb.ListPackingAlertsResponse(
             alerts=[
                 pb.PackingAlert(
@@ -199,7 +197,16 @@ class PlanningApi:
                     reason=a.reason,
                 )
                 for a in alerts
-            ]
+            ],
+            promotions=[
+                pb.ScheduledPromotion(
+                    promotion_id=p.promotion_id,
+                    name=p.name,
+                    starts_at=to_timestamp(p.starts_at),
+                    ends_at=to_timestamp(p.ends_at),
+                )
+                for p in promotions
+            ],
         )
 
     async def RegisterSupplier(

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import enum
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 
 from libs.errors import FailedPrecondition, InvalidArgument, Violations
 
@@ -104,3 +105,62 @@ def check_approval(lines: list[CountLine], approval: Approval) -> None:
     if any(line.damaged for line in lines):
         v.require(approval.disposition is not None, "damaged_disposition", "say where damaged units go")
     v.raise_if_any()
+
+
+@dataclass(frozen=True)
+class HeldUnits:
+    """An active hold of one SKU (INV-9)."""
+
+    hold_id: str
+    sku_code: str
+    quantity: int
+    made_at: datetime
+
+
+@dataclass(frozen=True)
+class ReservedOrder:
+    """An active reservation: the units of each SKU it still holds (reserved and not yet issued)."""
+
+    order_id: str
+    open_units: Mapping[str, int]
+    made_at: datetime
+
+
+@dataclass(frozen=True)
+class Cuts:
+    hold_ids: tuple[str, ...]
+    order_ids: tuple[str, ...]
+
+
+def promises_to_cut(
+    short: Mapping[str, int], holds: Sequence[HeldUnits], orders: Sequence[ReservedOrder]
+) -> Cuts:
+    """INV-13 with INV-10: a posted count that leaves fewer units of a SKU than are promised must cut
+    promises until the rest fit the counted stock.
+
+    The rule: paid orders come before holds, and earlier promises before later ones. Holds of the short
+    SKU are cut first, newest first (a hold sells nothing yet and lapses by itself, INV-9); then order
+    reservations, newest first, so the oldest orders keep their stock. An order's reservation is all or
+    nothing (INV-10), so a cut order loses every line, which also relieves any other short SKU it holds.
+    ``short`` maps each SKU to the units by which promises exceed the counted stock.
+    """
+    left = {sku: units for sku, units in short.items() if units > 0}
+    cut_holds: list[str] = []
+    cut_orders: list[str] = []
+    for sku in sorted(left):
+        for hold in sorted(holds, key=lambda h: (h.made_at, h.hold_id), reverse=True):
+            if left[sku] <= 0:
+                break
+            if hold.sku_code == sku and hold.hold_id not in cut_holds:
+                cut_holds.append(hold.hold_id)
+                left[sku] -= hold.quantity
+    for sku in sorted(left):
+        for order in sorted(orders, key=lambda o: (o.made_at, o.order_id), reverse=True):
+            if left[sku] <= 0:
+                break
+            if order.open_units.get(sku, 0) > 0 and order.order_id not in cut_orders:
+                cut_orders.append(order.order_id)
+                for other, units in order.open_units.items():
+                    if other in left:
+                        left[other] -= units
+    return Cuts(tuple(cut_holds), tuple(cut_orders))

@@ -20,6 +20,7 @@ class ReservationStatus(enum.Enum):
     ACTIVE = "active"
     RELEASED = "released"
     ISSUED = "issued"
+    CUT = "cut"  # released by a count that found too few units (INV-13)
 
 
 class HoldStatus(enum.Enum):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 import uuid
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from libs.errors import Violations
@@ -68,6 +70,40 @@ class StockLevel:
         if not self.sellable:
             return 0
         return self.on_hand - self.reserved - self.held
+
+
+@dataclass(frozen=True)
+class AvailabilityGain:
+    """Units of a SKU a posting made available for sale in a warehouse, and how many are available now."""
+
+    sku_code: str
+    warehouse_code: str
+    added: int
+    available: int
+    document_type: str
+    document_id: str
+
+
+def availability_gains(
+    movements: Sequence[Movement], levels: Mapping[tuple[str, str], StockLevel]
+) -> list[AvailabilityGain]:
+    """INV-10: the SKUs whose available stock a posting raised, in sellable warehouses only (a receipt, a
+    transfer received, a count adjusted up, a hold or reservation released ...), in (SKU, warehouse) order."""
+    added: dict[tuple[str, str], int] = defaultdict(int)
+    document: dict[tuple[str, str], tuple[str, str]] = {}
+    for m in movements:
+        key = (m.sku_code, m.warehouse_code)
+        change = m.on_hand_delta - m.reserved_delta - m.held_delta
+        added[key] += change
+        if change > 0:
+            document.setdefault(key, (m.document_type, m.document_id))
+    return [
+        AvailabilityGain(
+            sku, warehouse, units, levels[(sku, warehouse)].available, *document[(sku, warehouse)]
+        )
+        for (sku, warehouse), units in sorted(added.items())
+        if units > 0 and (sku, warehouse) in levels and levels[(sku, warehouse)].sellable
+    ]
 
 
 @dataclass(frozen=True)

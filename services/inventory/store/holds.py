@@ -148,7 +148,6 @@ async def expire_due(conn: AsyncConnection, *, now: datetime | None = None, limi
         await publish(
             conn,
             kit.outbox,
-            "inventory.hold_expired",
             str(hold.hold_id),
             events_pb2.HoldExpired(
                 hold_id=str(hold.hold_id),

@@ -11,15 +11,19 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
+from shop.inventory.v1 import events_pb2
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.errors import FailedPrecondition
+from libs.outbox import publish
+from libs.timestamps import to_timestamp
 from services.inventory.domain.lots import LotStock
-from services.inventory.domain.stock import Movement, StockLevel
-from services.inventory.store.tables import lot_stock, lots, stock_levels, stock_movements, warehouses
+from services.inventory.domain.stock import Movement, StockLevel, availability_gains
+from services.inventory.store.tables import kit, lot_stock, lots, stock_levels, stock_movements, warehouses
 
 
 async def ensure_levels(conn: AsyncConnection, keys: Sequence[tuple[str, str]]) -> None:
@@ -146,6 +150,7 @@ async def post(
                 reason="INSUFFICIENT_LOT_STOCK",
             )
 
+    await _announce_availability(conn, movements, levels)
     await conn.execute(
         stock_movements.insert(),
         [
@@ -167,6 +172,34 @@ async def post(
         ],
     )
     return levels
+
+
+async def _announce_availability(
+    conn: AsyncConnection, movements: Sequence[Movement], levels: dict[tuple[str, str], StockLevel]
+) -> None:
+    """Publishes StockAvailable per warehouse whose available stock this posting raised, in its
+    transaction: orders waiting for the stock learn of it exactly when it is booked."""
+    by_warehouse: dict[str, list[events_pb2.StockAvailable.Line]] = defaultdict(list)
+    documents: dict[str, tuple[str, str]] = {}
+    for gain in availability_gains(movements, levels):
+        by_warehouse[gain.warehouse_code].append(
+            events_pb2.StockAvailable.Line(sku_code=gain.sku_code, added=gain.added, available=gain.available)
+        )
+        documents.setdefault(gain.warehouse_code, (gain.document_type, gain.document_id))
+    for warehouse_code, lines in sorted(by_warehouse.items()):
+        document_type, document_id = documents[warehouse_code]
+        await publish(
+            conn,
+            kit.outbox,
+            warehouse_code,
+            events_pb2.StockAvailable(
+                warehouse_code=warehouse_code,
+                lines=lines,
+                document_type=document_type,
+                document_id=document_id,
+                at=to_timestamp(datetime.now(UTC)),
+            ),
+        )
 
 
 async def new_lot(

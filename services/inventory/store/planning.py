@@ -28,6 +28,7 @@ from services.inventory.store.tables import (
     replenishment_plan_lines,
     replenishment_plans,
     replenishment_policies,
+    scheduled_promotions,
     skus,
     stock_levels,
     stock_movements,
@@ -163,7 +164,6 @@ async def generate_plan(conn: AsyncConnection, day: date, *, actor: str) -> Plan
             await publish(
                 conn,
                 kit.outbox,
-                "inventory.low_stock",
                 line.sku_code,
                 events_pb2.LowStock(
                     sku_code=line.sku_code,
@@ -254,14 +254,64 @@ async def record_packing_use(
 
 
 async def current_packing_alerts(
-    conn: AsyncConnection, now: datetime, *, large_promotion_scheduled: bool
-) -> list[PackingAlert]:
+    conn: AsyncConnection, now: datetime
+) -> tuple[list[PackingAlert], list[ScheduledPromotion]]:
     """INV-16: packing materials covering under 10 days of normal use (the 14 days up to ``now``), or all
-    of them when a large promotion is scheduled."""
+    of them while a large promotion is scheduled; and those promotions."""
     start = now - timedelta(days=VELOCITY_WINDOW_DAYS)
     used = await units_out(conn, PACKING_DOCUMENT, start, now, "packing_material")
     materials = [
         (sku, on_hand, used.get(sku, 0))
         for sku, _, _, on_hand in await _stock_by_sku(conn, "packing_material")
     ]
-    return packing_alerts(materials, VELOCITY_WINDOW_DAYS, large_promotion_scheduled)
+    promotions = await scheduled_promotions_after(conn, now)
+    return packing_alerts(materials, VELOCITY_WINDOW_DAYS, bool(promotions)), promotions
+
+
+@dataclass(frozen=True)
+class ScheduledPromotion:
+    """A large promotion announced by the orders service (INV-16)."""
+
+    promotion_id: str
+    name: str
+    starts_at: datetime
+    ends_at: datetime
+    revision: int
+
+
+async def record_large_promotion(conn: AsyncConnection, promotion: ScheduledPromotion) -> bool:
+    """Keeps the latest announcement of a large promotion; an older revision arriving late changes
+    nothing. True when it was kept."""
+    stmt = insert(scheduled_promotions).values(
+        promotion_id=promotion.promotion_id,
+        name=promotion.name,
+        starts_at=promotion.starts_at,
+        ends_at=promotion.ends_at,
+        revision=promotion.revision,
+    )
+    kept = await conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[scheduled_promotions.c.promotion_id],
+            set_={
+                "name": stmt.excluded.name,
+                "starts_at": stmt.excluded.starts_at,
+                "ends_at": stmt.excluded.ends_at,
+                "revision": stmt.excluded.revision,
+                "received_at": sa.func.now(),
+            },
+            where=scheduled_promotions.c.revision < stmt.excluded.revision,
+        ).returning(scheduled_promotions.c.promotion_id)
+    )
+    return kept.first() is not None
+
+
+async def scheduled_promotions_after(conn: AsyncConnection, now: datetime) -> list[ScheduledPromotion]:
+    """Large promotions not over at ``now``, soonest first."""
+    rows = (
+        await conn.execute(
+            sa.select(scheduled_promotions)
+            .where(scheduled_promotions.c.ends_at > now)
+            .order_by(scheduled_promotions.c.starts_at, scheduled_promotions.c.promotion_id)
+        )
+    ).all()
+    return [ScheduledPromotion(r.promotion_id, r.name, r.starts_at, r.ends_at, r.revision) for r in rows]

@@ -195,7 +195,6 @@ async def post(conn: AsyncConnection, receipt: Receipt, *, actor: str) -> Receip
         await publish(
             conn,
             kit.outbox,
-            "inventory.delivery_rejected",
             receipt.receipt_id,
             events_pb2.DeliveryRejected(
                 receipt_id=receipt.receipt_id,
@@ -296,7 +295,7 @@ async def _publish_inbound_notice(
                 label_id=label_id_for(p.sku_code, p.lot_id) if p.lot_id else "",
             )
         )
-    await publish(conn, kit.outbox, "inventory.stock_received", receipt.receipt_id, notice)
+    await publish(conn, kit.outbox, receipt.receipt_id, notice)
 
     received_styles = {
         sku_rows[p.sku_code].style_number: sku_rows[p.sku_code].name for p in posted if p.accepted > 0
@@ -319,7 +318,6 @@ async def _publish_inbound_notice(
             await publish(
                 conn,
                 kit.outbox,
-                "inventory.new_style",
                 style_number,
                 events_pb2.NewStyleReceived(
                     style_number=style_number,

@@ -104,12 +104,16 @@ async def reserve(
     )
     created_at = claimed.scalar_one_or_none()
     if created_at is None:
-        existing = await require(conn, request.order_id)
-        if not _same_request(existing, request):
+        existing = await require(conn, request.order_id, lock=True)
+        if existing.status is ReservationStatus.CUT:
+            # A count cut it (INV-13) and the order is being reviewed again: it reserves afresh.
+            created_at = await _reopen(conn, request)
+        elif not _same_request(existing, request):
             raise AlreadyExists.for_field(
                 "order_id", "already has a reservation with other lines", reason="RESERVATION_EXISTS"
             )
-        return existing, False
+        else:
+            return existing, False
 
     unknown = await catalogue.unknown_skus(conn, [line.sku_code for line in request.lines])
     for i, line in enumerate(request.lines):
@@ -143,6 +147,18 @@ async def reserve(
         ),
         True,
     )
+
+
+async def _reopen(conn: AsyncConnection, request: ReservationRequest) -> datetime:
+    await conn.execute(reservation_lines.delete().where(reservation_lines.c.order_id == request.order_id))
+    reopened = await conn.execute(
+        reservations.update()
+        .where(reservations.c.order_id == request.order_id)
+        .values(status=ReservationStatus.ACTIVE.value, warehouse_code=request.warehouse_code, closed_at=None)
+        .returning(reservations.c.created_at)
+    )
+    created_at: datetime = reopened.scalar_one()
+    return created_at
 
 
 def _movement(kind: MovementKind, order_id: str, warehouse_code: str, line: Line, sign: int) -> Movement:

@@ -124,7 +124,7 @@ reservations = sa.Table(
     sa.Column("created_by", sa.Text, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.Column("closed_at", sa.DateTime(timezone=True)),
-    sa.CheckConstraint("status IN ('active', 'released', 'issued')", name="status"),
+    sa.CheckConstraint("status IN ('active', 'released', 'issued', 'cut')", name="status"),
 )
 
 reservation_lines = sa.Table(
@@ -293,6 +293,9 @@ counts = sa.Table(
     sa.Column("reason", sa.Text, nullable=False, server_default=""),
     sa.Column("responsible_person", sa.Text, nullable=False, server_default=""),
     sa.Column("damaged_disposition", sa.Text),
+    # What a count that found fewer units than were promised had to cut (INV-13).
+    sa.Column("cut_order_ids", pg.ARRAY(sa.Text), nullable=False, server_default="{}"),
+    sa.Column("cut_hold_ids", pg.ARRAY(sa.Text), nullable=False, server_default="{}"),
     sa.CheckConstraint("kind IN ('cycle', 'full')", name="kind"),
     sa.CheckConstraint("status IN ('open', 'posted')", name="status"),
 )
@@ -392,4 +395,17 @@ warehouse_access = sa.Table(
     sa.Column("granted_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.Column("valid_until", sa.DateTime(timezone=True), nullable=False),
     sa.Index("ix_warehouse_access_user", "user_id", "valid_until"),
+)
+
+# Large promotions the orders service announced (LargePromotionScheduled), for packing alerts (INV-16).
+scheduled_promotions = sa.Table(
+    "scheduled_promotions",
+    metadata,
+    sa.Column("promotion_id", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("starts_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("ends_at", sa.DateTime(timezone=True), nullable=False),
+    # The promotion's revision at the orders service: only a later one replaces what is kept.
+    sa.Column("revision", sa.BigInteger, nullable=False),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
 )

@@ -1,0 +1,35 @@
+"""The events the inventory service consumes. The kit runs each on its durable consumer and applies it
+exactly once, in one transaction with the inbox (``libs.subscriptions``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from shop.orders.v1 import events_pb2 as orders_events
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from libs.subscriptions import Received, Subscriptions
+from libs.timestamps import from_timestamp
+from services.inventory.store import planning
+
+subscriptions = Subscriptions("inventory")
+
+
+@subscriptions.on(orders_events.LargePromotionScheduled)
+async def large_promotion_scheduled(
+    conn: AsyncConnection, events: Sequence[Received[orders_events.LargePromotionScheduled]]
+) -> None:
+    """INV-16: a large promotion is scheduled, so the warehouse supervisor is alerted to buy packing
+    materials until it is over (``ListPackingAlerts``)."""
+    for received in events:
+        e = received.event
+        await planning.record_large_promotion(
+            conn,
+            planning.ScheduledPromotion(
+                promotion_id=e.promotion_id,
+                name=e.name,
+                starts_at=from_timestamp(e.starts_at),
+                ends_at=from_timestamp(e.ends_at),
+                revision=e.revision,
+            ),
+        )
