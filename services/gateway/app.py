@@ -21,6 +21,7 @@ from services.gateway.routes import (
     inventory_receiving,
     inventory_reservations,
     inventory_transfers,
+    operations,
     orders,
 )
 from services.gateway.upstreams import open_upstreams
@@ -67,4 +68,5 @@ def create_app() -> FastAPI:
     app.include_router(inventory_counts.router)
     app.include_router(inventory_planning.router)
     app.include_router(orders.router)
+    app.include_router(operations.router)
     return app

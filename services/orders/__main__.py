@@ -12,8 +12,11 @@ from libs.db import Database
 from libs.service_main import Register, main
 from services.orders.api.servicer import SERVICE_NAME, OrdersServicer
 from services.orders.clients.inventory import InventoryClient
+from services.orders.consumers import subscriptions
 from services.orders.saga.reservation import ReservationSaga
+from services.orders.store.tables import kit
 from services.orders.workers import saga_recovery
+from services.orders.workers.rereview import rereviews
 
 MIGRATIONS = Path(__file__).parent / "store" / "migrations"
 
@@ -28,4 +31,11 @@ def build(database: Database, inventory: InventoryClient | None = None) -> Regis
 
 
 if __name__ == "__main__":
-    main("orders", migrations_dir=MIGRATIONS, build=build, workers=[saga_recovery.run])
+    main(
+        "orders",
+        migrations_dir=MIGRATIONS,
+        build=build,
+        kit=kit,
+        subscriptions=subscriptions,
+        workers=[saga_recovery.run, rereviews.run],
+    )

@@ -14,7 +14,16 @@ from shop.orders.v1 import orders_pb2_grpc
 
 from libs.grpc_client import call
 from services.gateway.auth import Caller
-from services.gateway.routes.common import Int64, StrictBody, UtcDateTime, timestamp, utc
+from services.gateway.routes.common import (
+    IdempotencyKey,
+    Int64,
+    StrictBody,
+    UtcDateTime,
+    request_id,
+    request_id_field,
+    timestamp,
+    utc,
+)
 
 router = APIRouter(prefix="/v1", tags=["orders"])
 
@@ -485,11 +494,16 @@ class PromotionIn(StrictBody):
     priority: int = 0
     budget_fen: Int64 = 0
     per_buyer_limit: int = 0
+    large: bool = Field(
+        default=False,
+        description="A large promotion (大促): the warehouse is told when it is created or moved, and its "
+        "supervisor is alerted to buy packing materials until it is over (INV-16).",
+    )
 
 
 @router.post("/promotions", status_code=201)
 async def create_promotion(body: PromotionIn, request: Request, caller: Caller) -> dict[str, str]:
-    """Creates a promotion (ORD-8)."""
+    """Creates a promotion (ORD-8); a large one is announced to the warehouse (INV-16)."""
     reply = await call(
         _stub(request).CreatePromotion,
         pb.CreatePromotionRequest(
@@ -500,11 +514,52 @@ async def create_promotion(body: PromotionIn, request: Request, caller: Caller) 
                 coupon_code=body.coupon_code, amount_off=_fen(body.amount_off_fen), threshold=_fen(body.threshold_fen),
                 repeat=body.repeat, max_off=_fen(body.max_off_fen), rate_bp=body.rate_bp, stackable=body.stackable,
                 priority=body.priority, budget=_fen(body.budget_fen), per_buyer_limit=body.per_buyer_limit,
+                large=body.large,
             )
         ),
         caller=caller,
     )  # fmt: skip
     return {"promotion_id": reply.promotion.promotion_id}
+
+
+class RescheduleIn(StrictBody):
+    request_id: str | None = request_id_field()
+    starts_at: UtcDateTime
+    ends_at: UtcDateTime
+
+
+class PromotionWindowOut(BaseModel):
+    promotion_id: str
+    starts_at: datetime
+    ends_at: datetime
+    large: bool
+    revision: int = Field(description="Grows with every change of the promotion.")
+
+
+@router.post("/promotions/{promotion_id}/reschedule", response_model=PromotionWindowOut)
+async def reschedule_promotion(
+    promotion_id: str,
+    body: RescheduleIn,
+    request: Request,
+    caller: Caller,
+    idempotency_key: IdempotencyKey = None,
+) -> PromotionWindowOut:
+    """Moves a promotion's time window (ORD-8); a large one is announced to the warehouse again (INV-16)."""
+    reply = await call(
+        _stub(request).ReschedulePromotion,
+        pb.ReschedulePromotionRequest(
+            request_id=request_id(body.request_id, idempotency_key),
+            promotion_id=promotion_id,
+            starts_at=timestamp(body.starts_at),
+            ends_at=timestamp(body.ends_at),
+        ),
+        caller=caller,
+    )
+    p = reply.promotion
+    return PromotionWindowOut(
+        promotion_id=p.promotion_id, starts_at=utc(p.starts_at), ends_at=utc(p.ends_at), large=p.large,
+        revision=p.revision,
+    )  # fmt: skip
 
 
 class CampaignOut(BaseModel):

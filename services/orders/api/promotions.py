@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from libs import identity
 from libs.db import Database
 from libs.errors import InvalidArgument
+from libs.idempotency import transact_once
 from libs.telemetry import set_attributes
 from libs.timestamps import from_timestamp, to_timestamp
 from services.orders.api.convert import fen, money
@@ -19,6 +20,7 @@ from services.orders.clients.inventory import InventoryClient
 from services.orders.domain import promotions as rules
 from services.orders.domain.promotions import CartLine, Priced, Promotion, PromotionKind
 from services.orders.store import promotions
+from services.orders.store.tables import kit
 
 PROMOTERS = ("promoter",)
 READERS = ("promoter", "supervisor", "executive", "customer_service")
@@ -49,6 +51,8 @@ def promotion_to_pb(p: Promotion) -> pb.Promotion:
         priority=p.priority,
         budget=money(p.budget_fen or 0),
         per_buyer_limit=p.per_buyer_limit or 0,
+        large=p.large,
+        revision=p.revision,
     )
 
 
@@ -114,11 +118,34 @@ class PromotionsApi:
             priority=given.priority,
             budget_fen=fen(given.budget, "promotion.budget") or None,
             per_buyer_limit=given.per_buyer_limit or None,
+            large=given.large,
         )
         set_attributes(promotion_id=promotion.promotion_id)
         async with self.db.transaction() as conn:
             await promotions.create(conn, promotion, actor=caller.subject)
         return pb.CreatePromotionResponse(promotion=promotion_to_pb(promotion))
+
+    async def ReschedulePromotion(
+        self, request: pb.ReschedulePromotionRequest, context: Any
+    ) -> pb.ReschedulePromotionResponse:
+        identity.require_role(*PROMOTERS)
+        for field in ("starts_at", "ends_at"):
+            if not request.HasField(field):
+                raise InvalidArgument.for_field(field, "is required")
+        set_attributes(promotion_id=request.promotion_id)
+
+        async def perform(conn: AsyncConnection) -> pb.ReschedulePromotionResponse:
+            current = await promotions.get(conn, request.promotion_id, lock=True)
+            moved = rules.reschedule(
+                current, from_timestamp(request.starts_at), from_timestamp(request.ends_at)
+            )
+            await promotions.save_window(conn, moved)
+            return pb.ReschedulePromotionResponse(promotion=promotion_to_pb(moved))
+
+        return await transact_once(
+            self.db, kit.idempotency, operation="ReschedulePromotion", request_id=request.request_id,
+            request=request, response_type=pb.ReschedulePromotionResponse, perform=perform,
+        )  # fmt: skip
 
     async def QuoteCart(self, request: pb.QuoteCartRequest, context: Any) -> pb.QuoteCartResponse:
         caller = identity.current()

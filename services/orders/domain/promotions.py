@@ -50,7 +50,7 @@ import enum
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from fractions import Fraction
 
@@ -127,6 +127,10 @@ class Promotion:
     priority: int = 0
     budget_fen: int | None = None
     per_buyer_limit: int | None = None
+    # A large promotion (大促): the warehouse is told so it stocks up on packing materials (INV-16).
+    large: bool = False
+    # Grows with every change, so the warehouse keeps the latest window whatever order news arrives in.
+    revision: int = 1
 
     def is_active(self, at: datetime) -> bool:
         """Active from ``starts_at`` (inclusive) until ``ends_at`` (exclusive)."""
@@ -220,6 +224,7 @@ def validate_promotion(
     priority: int = 0,
     budget_fen: int | None = None,
     per_buyer_limit: int | None = None,
+    large: bool = False,
 ) -> Promotion:
     """A promotion from request data; InvalidArgument names every offending field.
 
@@ -314,7 +319,19 @@ def validate_promotion(
         priority=priority,
         budget_fen=budget_fen,
         per_buyer_limit=per_buyer_limit,
+        large=large,
     )
+
+
+def reschedule(promotion: Promotion, starts_at: datetime, ends_at: datetime) -> Promotion:
+    """The promotion with a new window (ORD-8) and the next revision; InvalidArgument names bad fields."""
+    v = Violations()
+    v.require(_is_aware(starts_at), "starts_at", "must carry a time zone")
+    v.require(_is_aware(ends_at), "ends_at", "must carry a time zone")
+    if _is_aware(starts_at) and _is_aware(ends_at):
+        v.require(ends_at > starts_at, "ends_at", "must be after starts_at")
+    v.raise_if_any()
+    return replace(promotion, starts_at=starts_at, ends_at=ends_at, revision=promotion.revision + 1)
 
 
 def consideration_order(promotion: Promotion) -> tuple[int, int, str]:

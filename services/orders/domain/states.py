@@ -32,7 +32,10 @@ class HoldCategory(enum.Enum):
     SYSTEM_FAULT = "system_fault"  # a dependency failed; retrying may succeed as is
     LOGISTICS_PROBLEM = "logistics_problem"
     CUSTOMER_REASON = "customer_reason"
-    REVIEW_FAILED = "review_failed"  # payment, address, notes or stock: needs a person
+    REVIEW_FAILED = "review_failed"  # payment, address or notes (or an unknown SKU): needs a person
+    # Not enough stock to reserve, or a count cut the reservation: reviewed again by itself when stock
+    # of one of its SKUs arrives (StockAvailable).
+    SHORT_STOCK = "short_stock"
 
 
 S = OrderStatus

@@ -40,6 +40,8 @@ _tracer = trace.get_tracer(__name__)
 # Outcomes that say nothing about whether inventory acted: repeat the step later.
 UNKNOWN_OUTCOME = (Unavailable, DeadlineExceeded, Aborted)
 REVIEWABLE = frozenset({OrderStatus.PAID, OrderStatus.ON_HOLD})
+# Inventory's reasons for "not enough stock now", as opposed to a request that can never succeed.
+SHORT_STOCK_REASONS = frozenset({"INSUFFICIENT_STOCK", "INSUFFICIENT_LOT_STOCK"})
 
 
 class ReservationSaga:
@@ -120,7 +122,9 @@ class ReservationSaga:
             return await orders.get(conn, order_id)
 
     async def _stock_refused(self, order_id: str, err: DomainError, *, caller: Identity) -> Order:
-        """Inventory refused (short of stock, unknown SKU): nothing is reserved; the order needs a person."""
+        """Inventory refused: nothing is reserved. Short stock waits for stock to arrive (it is reviewed
+        again by itself then); anything else, such as an unknown SKU, needs a person."""
+        short = err.reason in SHORT_STOCK_REASONS
         async with self.db.transaction() as conn:
             current = await orders.get(conn, order_id, lock=True)
             if current.reservation_state != "reserving":
@@ -129,7 +133,8 @@ class ReservationSaga:
             if current.status in REVIEWABLE:
                 await orders.change_status(
                     conn, current, OrderStatus.ON_HOLD, actor=caller.subject, event="stock not reserved",
-                    reason=f"STOCK: {err.message}", hold=HoldCategory.REVIEW_FAILED,
+                    reason=f"STOCK: {err.message}",
+                    hold=HoldCategory.SHORT_STOCK if short else HoldCategory.REVIEW_FAILED,
                 )  # fmt: skip
             return await orders.get(conn, order_id)
 

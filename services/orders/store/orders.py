@@ -300,7 +300,6 @@ async def change_status(
     await publish(
         conn,
         kit.outbox,
-        f"orders.order_{target.value}",
         order.order_id,
         events_pb2.OrderStatusChanged(
             order_id=order.order_id,

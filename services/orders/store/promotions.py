@@ -7,13 +7,16 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
+from shop.orders.v1 import events_pb2
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.errors import AlreadyExists, NotFound
+from libs.outbox import publish
+from libs.timestamps import to_timestamp
 from services.orders.domain.promotions import Applied, Promotion, PromotionKind
 from services.orders.store.orders import parse_id
-from services.orders.store.tables import orders, promotion_uses, promotions
+from services.orders.store.tables import kit, orders, promotion_uses, promotions
 
 
 def _promotion(r: sa.Row[tuple[object, ...]]) -> Promotion:
@@ -36,6 +39,8 @@ def _promotion(r: sa.Row[tuple[object, ...]]) -> Promotion:
         priority=m["priority"],
         budget_fen=m["budget_fen"],
         per_buyer_limit=m["per_buyer_limit"],
+        large=m["large"],
+        revision=m["revision"],
     )
 
 
@@ -60,6 +65,8 @@ async def create(conn: AsyncConnection, promotion: Promotion, *, actor: str) -> 
             priority=promotion.priority,
             budget_fen=promotion.budget_fen,
             per_buyer_limit=promotion.per_buyer_limit,
+            large=promotion.large,
+            revision=promotion.revision,
             created_by=actor,
         )
         .on_conflict_do_nothing()
@@ -75,6 +82,47 @@ async def create(conn: AsyncConnection, promotion: Promotion, *, actor: str) -> 
         ).first()
         field = "promotion_id" if taken else "coupon_code"
         raise AlreadyExists.for_field(field, f"{field} is already in use")
+    await _announce(conn, promotion)
+
+
+async def get(conn: AsyncConnection, promotion_id: str, *, lock: bool = False) -> Promotion:
+    query = sa.select(promotions).where(promotions.c.promotion_id == promotion_id)
+    if lock:
+        query = query.with_for_update()
+    row = (await conn.execute(query)).first()
+    if row is None:
+        raise NotFound.for_field(
+            "promotion_id", f"no promotion {promotion_id!r}", reason="PROMOTION_NOT_FOUND"
+        )
+    return _promotion(row)
+
+
+async def save_window(conn: AsyncConnection, promotion: Promotion) -> None:
+    """Stores a rescheduled promotion's window and revision, and announces a large one again."""
+    await conn.execute(
+        promotions.update()
+        .where(promotions.c.promotion_id == promotion.promotion_id)
+        .values(starts_at=promotion.starts_at, ends_at=promotion.ends_at, revision=promotion.revision)
+    )
+    await _announce(conn, promotion)
+
+
+async def _announce(conn: AsyncConnection, promotion: Promotion) -> None:
+    """INV-16 needs the warehouse to know of a large promotion: published in the same transaction."""
+    if not promotion.large:
+        return
+    await publish(
+        conn,
+        kit.outbox,
+        promotion.promotion_id,
+        events_pb2.LargePromotionScheduled(
+            promotion_id=promotion.promotion_id,
+            name=promotion.name,
+            starts_at=to_timestamp(promotion.starts_at),
+            ends_at=to_timestamp(promotion.ends_at),
+            revision=promotion.revision,
+        ),
+    )
 
 
 async def active(conn: AsyncConnection, at: datetime, *, lock: bool = False) -> list[Promotion]:

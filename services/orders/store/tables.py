@@ -164,6 +164,10 @@ promotions = sa.Table(
     sa.Column("priority", sa.Integer, nullable=False, server_default="0"),
     sa.Column("budget_fen", sa.BigInteger),
     sa.Column("per_buyer_limit", sa.Integer),
+    # A large promotion (大促) is announced to the warehouse, which stocks up on packing materials (INV-16).
+    sa.Column("large", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Grows with every change of the promotion, so consumers keep the latest announcement.
+    sa.Column("revision", sa.BigInteger, nullable=False, server_default="1"),
     sa.Column("spent_fen", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("created_by", sa.Text, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
@@ -180,4 +184,19 @@ promotion_uses = sa.Table(
     sa.Column("discount_fen", sa.BigInteger, nullable=False),
     sa.Column("used_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.Index("ix_promotion_uses_buyer", "promotion_id", "buyer_id"),
+)
+
+# Orders held for short stock that should be reviewed again because stock of one of their SKUs arrived
+# (StockAvailable). Written by the event handler, worked off by the re-review worker; a row stays until its
+# review is done, so a crash in between only delays the review.
+review_requests = sa.Table(
+    "review_requests",
+    metadata,
+    sa.Column("order_id", pg.UUID(as_uuid=True), sa.ForeignKey("orders.order_id"), primary_key=True),
+    sa.Column("requested_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("cause", sa.Text, nullable=False),
+    # The consumer span of the event that asked for it: the review joins that flow's trace.
+    sa.Column("traceparent", sa.Text, nullable=False, server_default=""),
+    # A worker holds the request until then; after it, another worker may take it over.
+    sa.Column("claimed_until", sa.DateTime(timezone=True)),
 )

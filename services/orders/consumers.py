@@ -1,0 +1,88 @@
+"""The events the orders service consumes. The kit runs each on its durable consumer and applies it
+exactly once, in one transaction with the inbox (``libs.subscriptions``)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from opentelemetry import trace
+from shop.inventory.v1 import events_pb2 as inventory_events
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from libs.errors import NotFound
+from libs.subscriptions import Received, Subscriptions
+from services.orders.domain.states import HoldCategory, OrderStatus
+from services.orders.store import orders, review_requests
+from services.orders.workers.rereview import rereviews
+
+log = logging.getLogger(__name__)
+
+subscriptions = Subscriptions("orders")
+
+#: The timeline's actor for what the inventory service's events do to an order.
+INVENTORY = "service:inventory"
+# States in which an order holds a reservation that a count can cut.
+HOLDING_STOCK = frozenset({OrderStatus.REVIEWED, OrderStatus.RELEASED})
+
+
+def _note_orders(order_ids: list[str]) -> None:
+    """Names the orders an event touched on its consumer span, so an order's timeline finds the trace."""
+    if order_ids:
+        trace.get_current_span().set_attribute("shop.order_ids", sorted(order_ids))
+
+
+@subscriptions.on(inventory_events.StockAvailable, after_commit=rereviews.wake)
+async def stock_available(
+    conn: AsyncConnection, events: Sequence[Received[inventory_events.StockAvailable]]
+) -> None:
+    """ORD-2: orders held for short stock are reviewed again, by themselves, when stock of one of their
+    SKUs arrives: the handler asks for the review; the re-review worker does it, earliest paid first."""
+    touched: list[str] = []
+    for received in events:
+        e = received.event
+        held = await review_requests.held_for_short_stock(
+            conn, {line.sku_code: line.available for line in e.lines}
+        )
+        skus = ", ".join(sorted(line.sku_code for line in e.lines))
+        await review_requests.request(
+            conn,
+            held,
+            cause=f"stock of {skus} became available in {e.warehouse_code} ({e.document_type} {e.document_id})",
+            traceparent=received.traceparent,
+        )
+        touched += held
+    _note_orders(touched)
+
+
+@subscriptions.on(inventory_events.ReservationCut)
+async def reservation_cut(
+    conn: AsyncConnection, events: Sequence[Received[inventory_events.ReservationCut]]
+) -> None:
+    """INV-13 and ORD-2: a count found fewer units than this order had reserved, and inventory cut its
+    reservation. The order goes to the exception queue for short stock, with the reason, and is reviewed
+    again when stock arrives."""
+    touched: list[str] = []
+    for received in events:
+        e = received.event
+        try:
+            order = await orders.get(conn, e.order_id, lock=True, with_lines=False)
+        except NotFound:
+            # A reservation an integrator made directly, for no order of this service: nothing to hold.
+            log.info(
+                "reservation cut for an order this service does not have", extra={"order_id": e.order_id}
+            )
+            continue
+        touched.append(order.order_id)
+        if order.reservation_state == "reserved":
+            await orders.set_values(conn, order.order_id, reservation_state="none")
+        if order.status in HOLDING_STOCK:
+            await orders.change_status(
+                conn, order, OrderStatus.ON_HOLD, actor=INVENTORY, event="stock reservation cut",
+                reason=f"STOCK: {e.reason}", hold=HoldCategory.SHORT_STOCK,
+            )  # fmt: skip
+        else:
+            await orders.add_timeline(
+                conn, order.order_id, actor=INVENTORY, event="stock reservation cut", reason=e.reason
+            )
+    _note_orders(touched)

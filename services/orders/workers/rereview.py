@@ -1,0 +1,97 @@
+"""Reviews again the orders held for short stock once stock of one of their SKUs arrived (ORD-2).
+
+No person has to press retry: the StockAvailable handler leaves a review request in its inbox
+transaction and wakes this worker, which reviews the requested orders, the earliest paid first, through
+the same reservation saga as a supervisor's review. Each review joins the trace of the event that asked
+for it. Safe in several replicas (requests are claimed with SKIP LOCKED and a lease).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+
+from libs.db import Database
+from libs.errors import FailedPrecondition, NotFound
+from libs.identity import Identity, service_identity
+from libs.telemetry import set_attributes
+from services.orders.clients.inventory import InventoryClient
+from services.orders.saga.reservation import ReservationSaga
+from services.orders.store import review_requests
+
+log = logging.getLogger(__name__)
+_tracer = trace.get_tracer(__name__)
+
+BATCH = 50
+LEASE_SECONDS = 120.0
+POLL_SECONDS = 2.0
+
+
+class ReReviews:
+    """The worker, and the wake-up the event handler pulls after its commit."""
+
+    def __init__(self) -> None:
+        self._wakeup = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    async def review_waiting(self, database: Database, saga: ReservationSaga, caller: Identity) -> int:
+        """Reviews one batch of waiting requests; returns how many were claimed."""
+        async with database.transaction() as conn:
+            claimed = await review_requests.claim(conn, limit=BATCH, lease_seconds=LEASE_SECONDS)
+        for request in claimed:
+            parent = propagate.extract({"traceparent": request.traceparent})
+            token = otel_context.attach(parent)
+            try:
+                with _tracer.start_as_current_span("orders.review_again"):
+                    set_attributes(order_id=request.order_id, review_cause=request.cause[:200])
+                    try:
+                        await saga.review(request.order_id, caller=caller)
+                    except (FailedPrecondition, NotFound) as err:
+                        # Cancelled, or otherwise no longer reviewable: nothing to do for it.
+                        log.info(
+                            "re-review not needed", extra={"order_id": request.order_id, "why": err.message}
+                        )
+            except Exception:
+                log.exception(
+                    "re-review failed; retried after its lease", extra={"order_id": request.order_id}
+                )
+                continue
+            finally:
+                otel_context.detach(token)
+            async with database.transaction() as conn:
+                await review_requests.done(conn, request)
+        return len(claimed)
+
+    async def run(self, database: Database, stop: asyncio.Event) -> None:
+        """Reviews requested orders as they come, until ``stop`` is set."""
+        inventory = InventoryClient()
+        saga = ReservationSaga(database, inventory)
+        caller = service_identity("orders", ["integrator", "supervisor"])
+        try:
+            while not stop.is_set():
+                try:
+                    if await self.review_waiting(database, saga, caller) >= BATCH:
+                        continue
+                except Exception:
+                    log.exception("re-review pass failed")
+                stopper = asyncio.ensure_future(stop.wait())
+                woken = asyncio.ensure_future(self._wakeup.wait())
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait(
+                        {stopper, woken}, timeout=POLL_SECONDS, return_when=asyncio.FIRST_COMPLETED
+                    )
+                stopper.cancel()
+                woken.cancel()
+                self._wakeup.clear()
+        finally:
+            await inventory.close()
+
+
+#: The orders process's worker; the StockAvailable handler wakes it.
+rereviews = ReReviews()
