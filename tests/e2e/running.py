@@ -42,6 +42,10 @@ class SuiteProcess:
     def gateway(self) -> str:
         return f"http://127.0.0.1:{self.ports['gateway']}"
 
+    @property
+    def nats_url(self) -> str:
+        return self.env.get("SHOP_NATS_URL") or f"nats://127.0.0.1:{self.ports['nats']}"
+
     def state(self) -> dict[str, Any]:
         return (read_state(self.var / "run" / "supervisor.json") or {}).get("processes", {})
 
@@ -111,13 +115,13 @@ def start_suite(var: Path, *, extra_env: dict[str, str] | None = None, timeout: 
         "SHOP_NATS_PORT": str(ports["nats"]),
         "SHOP_GRACE_SECONDS": "2",
         **{f"SHOP_{name.upper()}_PORT": str(ports[name]) for name in SERVICE_PORTS},
-        **(extra_env or {}),
     }
     for name in SERVICE_PORTS:
         env.pop(f"SHOP_{name.upper()}_DATABASE_URL", None)
         env.pop(f"SHOP_{name.upper()}_TARGET", None)
     for key in ("OTEL_EXPORTER_OTLP_ENDPOINT", "SHOP_NATS_URL"):
         env.pop(key, None)
+    env.update(extra_env or {})
     output = var.parent / f"{var.name}-launcher.out"
     with output.open("ab") as out:
         launcher = subprocess.Popen(
@@ -146,3 +150,83 @@ def start_suite(var: Path, *, extra_env: dict[str, str] | None = None, timeout: 
         raise
     running.children = psutil.Process(launcher.pid).children(recursive=True)
     return running
+
+
+class Shop:
+    """The gateway as the README's walkthroughs use it, for the end-to-end tests."""
+
+    def __init__(self, gateway: str) -> None:
+        self.http = httpx.Client(base_url=gateway, timeout=30)
+        self.keeper = headers("stock_keeper", "keeper-1")
+        self.boss = headers("warehouse_supervisor", "boss-1")
+        self.shop = headers("integrator", "tmall-shop")
+        self.lead = headers("supervisor", "lead-1")
+
+    def ok(self, response: httpx.Response) -> Any:
+        assert response.status_code < 300, (
+            f"{response.request.method} {response.request.url}: {response.text}"
+        )
+        return response.json()
+
+    def sku(self, sku_code: str) -> None:
+        body = {
+            "request_id": f"sku-{sku_code}", "sku_code": sku_code, "style_number": sku_code, "colour": "green",
+            "size": "100g", "name": f"Tea {sku_code}", "category": "tea", "barcode": f"BC-{sku_code}",
+        }  # fmt: skip
+        self.ok(self.http.post("/v1/inventory/skus", json=body, headers=self.keeper))
+
+    def receive(self, sku_code: str, quantity: int, request_id: str) -> httpx.Response:
+        body = {"request_id": request_id, "sku_code": sku_code, "quantity": quantity}
+        response = self.http.post("/v1/inventory/stock-receipts", json=body, headers=self.keeper)
+        self.ok(response)
+        return response
+
+    def order(self, channel_order_id: str, sku_code: str, quantity: int) -> str:
+        body = {
+            "channel": "tmall", "channel_order_id": channel_order_id, "shop_code": "tmall-flagship",
+            "buyer_id": "b-1", "address": ADDRESS,
+            "lines": [{"sku_code": sku_code, "quantity": quantity, "unit_price_fen": 1000}],
+            "payment": {"amount_fen": 1000 * quantity, "paid_at": "2026-11-23T08:00:00Z", "reference": channel_order_id},
+        }  # fmt: skip
+        return str(self.ok(self.http.post("/v1/orders", json=body, headers=self.shop))["order_id"])
+
+    def review(self, *order_ids: str) -> list[dict[str, Any]]:
+        reply = self.ok(
+            self.http.post("/v1/order-reviews", json={"order_ids": list(order_ids)}, headers=self.lead)
+        )
+        return list(reply)
+
+    def get_order(self, order_id: str) -> dict[str, Any]:
+        return dict(self.ok(self.http.get(f"/v1/orders/{order_id}", headers=self.lead)))
+
+    def wait_order(self, order_id: str, status: str, timeout: float = 30) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        order = self.get_order(order_id)
+        while order["status"] != status and time.monotonic() < deadline:
+            time.sleep(0.2)
+            order = self.get_order(order_id)
+        assert order["status"] == status, order
+        return order
+
+
+def undelivered(suite: SuiteProcess) -> dict[str, int]:
+    """Outbox rows not yet acknowledged by the broker, per service."""
+    import psycopg
+
+    out = {}
+    for service in SERVICE_PORTS:
+        with psycopg.connect(suite.db_url(service)) as conn:
+            row = conn.execute("SELECT count(*) FROM outbox WHERE delivered_at IS NULL").fetchone()
+            out[service] = int(row[0]) if row else 0
+    return out
+
+
+def wait_outboxes_drained(suite: SuiteProcess, timeout: float = 30) -> float:
+    """Waits until no service's outbox holds an undelivered row; returns how long it took."""
+    started = time.monotonic()
+    left = undelivered(suite)
+    while any(left.values()) and time.monotonic() - started < timeout:
+        time.sleep(0.2)
+        left = undelivered(suite)
+    assert not any(left.values()), f"undelivered after {timeout} s: {left}"
+    return time.monotonic() - started

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
+from shop.common.v1 import money_pb2
 from shop.orders.v1 import events_pb2
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -122,6 +123,20 @@ async def insert_order(conn: AsyncConnection, incoming: IncomingOrder, *, actor:
              "to_status": S.PAID.value}
         )  # fmt: skip
     await conn.execute(order_timeline.insert(), entries)
+    # A new order is a fact others learn of (pay, ORD-9): received, and paid when the channel says so.
+    await publish(
+        conn,
+        kit.outbox,
+        str(order_id),
+        events_pb2.OrderStatusChanged(
+            order_id=str(order_id),
+            channel=incoming.channel.value,
+            shop_code=incoming.shop_code,
+            to_status=status.value,
+            total=money_pb2.Money(currency_code="CNY", amount_minor=incoming.total_fen),
+            at=to_timestamp(incoming.payment.paid_at if incoming.payment else datetime.now().astimezone()),
+        ),
+    )
     return str(order_id), True
 
 
@@ -307,6 +322,7 @@ async def change_status(
             shop_code=order.shop_code,
             from_status=order.status.value,
             to_status=target.value,
+            total=money_pb2.Money(currency_code="CNY", amount_minor=order.total_fen),
             at=to_timestamp(datetime.now().astimezone()),
             reason=reason[:500],
         ),
