@@ -8,7 +8,7 @@ PROTOS := $(shell find protos -name '*.proto' | sort)
 ROLE   ?= integrator
 USER_ID ?= dev-user
 
-.PHONY: install proto run test bench trace token migration clean
+.PHONY: install proto run wipe test bench trace token dead-letters replay events migration clean
 
 install: $(VENV)/.installed gen/.generated
 
@@ -32,9 +32,14 @@ gen/.generated: $(PROTOS) $(VENV)/.installed
 	rm -f gen/__init__.py
 	touch $@
 
-## Start the whole suite on this machine: embedded PostgreSQL, five services, the gateway on :8080.
+## Start the whole suite on this machine: PostgreSQL and NATS (data kept in var/), five services, the
+## gateway on :8080, every process supervised. Ctrl-C stops it; the next run resumes with the same data.
 run: install
 	$(PY) -m libs.suite
+
+## Delete the embedded run's data (databases, event streams, spans, logs) under var/. Refused while it runs.
+wipe: install
+	$(PY) -m libs.suite wipe
 
 ## Lint, type-check and run every test against a real PostgreSQL the harness starts itself.
 test: install
@@ -43,9 +48,22 @@ test: install
 	$(BIN)/mypy
 	$(BIN)/pytest
 
-## Print the span tree of a trace from the local span store: make trace [TRACE=<trace id>] (default: latest).
+## Print the span tree of a trace from the local span store: make trace [TRACE=<trace id>] (default: latest),
+## or every trace of one order as a timeline: make trace ORDER=<order id>.
 trace: install
-	$(PY) -m libs.traces $(TRACE)
+	$(PY) -m libs.traces $(if $(ORDER),--order $(ORDER),$(TRACE))
+
+## The event catalogue: who publishes what, who consumes it.
+events: install
+	@$(PY) -m libs.events
+
+## List the events consumers gave up on: make dead-letters [SERVICE=orders]
+dead-letters: install
+	$(PY) -m libs.dead_letters list $(if $(SERVICE),--service $(SERVICE),)
+
+## Apply one dead letter again through its consumer: make replay SERVICE=orders SEQ=12
+replay: install
+	$(PY) -m libs.dead_letters replay $(SERVICE) $(SEQ)
 
 ## Mint a development token: make token ROLE=stock_keeper USER_ID=alice
 token: install

@@ -12,8 +12,19 @@ from pathlib import Path
 
 from libs.errors import InvalidArgument
 
-#: The five services and the port each listens on by default (gRPC).
+#: The five services and the port each listens on by default (gRPC). Below Linux's ephemeral range
+#: (32768-60999): when every process shares one machine, as in `make run`, an outgoing connection of one
+#: of them could otherwise hold a service's port while that service restarts. The container image sets
+#: the conventional 50051-50055 instead (each container has its own network namespace).
 SERVICE_PORTS: dict[str, int] = {
+    "inventory": 17051,
+    "orders": 17052,
+    "logistics": 17053,
+    "returns": 17054,
+    "payroll": 17055,
+}
+#: The ports the container image gives the services.
+CONTAINER_SERVICE_PORTS: dict[str, int] = {
     "inventory": 50051,
     "orders": 50052,
     "logistics": 50053,
@@ -21,17 +32,6 @@ SERVICE_PORTS: dict[str, int] = {
     "payroll": 50055,
 }
 GATEWAY_PORT = 8080
-
-#: The ports of the embedded run, where every process shares one machine: below Linux's ephemeral range
-#: (32768-60999), so that no outgoing connection of the suite can hold a service's port while the service
-#: restarts. In containers each service has its own network namespace and keeps SERVICE_PORTS.
-EMBEDDED_SERVICE_PORTS: dict[str, int] = {
-    "inventory": 17051,
-    "orders": 17052,
-    "logistics": 17053,
-    "returns": 17054,
-    "payroll": 17055,
-}
 
 # A development-only key; any deployment sets SHOP_JWT_SECRET. Long enough for HS256 (RFC 7518 §3.2).
 DEV_JWT_SECRET = "dev-only-secret-change-me-in-every-deployment-0123456789"

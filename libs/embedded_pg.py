@@ -122,6 +122,9 @@ class PostgresCluster:
             f"unix_socket_directories={self.socket_dir}",
             "-c",
             "max_connections=200",
+            # Commit times of rows (pg_xact_commit_timestamp), which the event benchmark reads its delays from.
+            "-c",
+            "track_commit_timestamp=on",
         ]
 
     def url(self, database: str = "postgres") -> str:

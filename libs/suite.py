@@ -61,8 +61,6 @@ class Suite:
         self.supervisor = Supervisor(state_file=state_file(self.var), log=self.log)
         self.env.setdefault("SHOP_VAR_DIR", str(self.var))
         self.env["SHOP_SUPERVISOR_STATE"] = str(state_file(self.var))
-        for name, port in config.EMBEDDED_SERVICE_PORTS.items():
-            self.env.setdefault(f"SHOP_{name.upper()}_PORT", str(port))
 
     @property
     def gateway_url(self) -> str:

@@ -5,7 +5,9 @@ same run:
   (a) baseline: one unary gRPC call that writes one row to PostgreSQL: the single-hop ceiling here;
   (b) the order flow through the gateway: intake, then review with its stock reservation at the
       inventory service, closed loop at several concurrency levels and open loop at a fixed arrival rate
-      of half the peak throughput.
+      of half the peak throughput;
+  (c) events from the inventory outbox through NATS JetStream to the orders consumer's committed effect:
+      a burst for the peak rate, then a steady stream at half of it for the delay (tests/bench/events.py).
 Reports throughput, p50/p99/p99.9 latency, errors and the ratio (b)/(a); writes bench-results/order-flow.json.
 """
 
@@ -31,6 +33,7 @@ import httpx
 from libs.config import REPO_ROOT, SERVICE_PORTS
 from libs.identity import mint_token
 from libs.suite import Suite
+from tests.bench import events
 from tests.bench.baseline_server import METHOD
 from tests.conftest import free_port
 
@@ -38,6 +41,7 @@ LEVELS = [int(x) for x in os.environ.get("BENCH_LEVELS", "1,4,16,32").split(",")
 SECONDS = float(os.environ.get("BENCH_SECONDS", "6"))
 WARMUP_SECONDS = 1.5
 RESULTS = REPO_ROOT / "bench-results" / "order-flow.json"
+EVENT_BURST = int(os.environ.get("BENCH_EVENTS", "20000"))
 
 
 @dataclass
@@ -177,6 +181,13 @@ async def run(suite: Suite, baseline_target: str) -> dict[str, object]:
             measurements.append(
                 await open_loop("order_flow", order_flow, max(1.0, flow_peak / 2), SECONDS * 2)
             )
+    inventory_url = suite.env["SHOP_INVENTORY_DATABASE_URL"]
+    orders_url = suite.env["SHOP_ORDERS_DATABASE_URL"]
+    await events.peak(inventory_url, orders_url, count=2000)  # warm-up: consumers bound, pools filled
+    event_peak = await events.peak(inventory_url, orders_url, count=EVENT_BURST)
+    event_steady = await events.steady(
+        inventory_url, orders_url, rate=event_peak["per_s"] / 2, seconds=SECONDS * 2
+    )
     return {
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
         "seconds_per_level": SECONDS,
@@ -185,7 +196,13 @@ async def run(suite: Suite, baseline_target: str) -> dict[str, object]:
         "order_flow_peak_per_s": flow_peak,
         "ratio": round(flow_peak / base_peak, 3) if base_peak else None,
         "open_loop_p99_ms": measurements[-1].p99_ms,
-        "targets": {"ratio_at_least": 0.40, "open_loop_p99_ms_below": 100},
+        "events": {"peak": event_peak, "half_peak": event_steady},
+        "targets": {
+            "ratio_at_least": 0.40,
+            "open_loop_p99_ms_below": 100,
+            "events_per_s_at_least": 2000,
+            "event_p99_ms_at_half_peak_below": 100,
+        },
     }
 
 
@@ -198,9 +215,19 @@ def table(result: dict[str, object]) -> str:
             f"{m['name']:<11} {m['mode']:<6} {m['load']:>7} {m['completed']:>7} {m['errors']:>5} {m['throughput']:>8} "
             f"{m['p50_ms']:>8} {m['p99_ms']:>8} {m['p999_ms']:>9}"
         )
+    event: dict[str, dict[str, float]] = result["events"]  # type: ignore[assignment]
+    for mode, e in (("burst", event["peak"]), ("steady", event["half_peak"])):
+        rows.append(
+            f"{'events':<11} {mode:<6} {e['events']:>7} {e['events']:>7} {0:>5} {e['per_s']:>8} "
+            f"{e['p50_ms']:>8} {e['p99_ms']:>8} {e['p999_ms']:>9}"
+        )
     rows.append(
         f"peak: baseline {result['baseline_peak_per_s']}/s, order flow {result['order_flow_peak_per_s']}/s, "
         f"ratio {result['ratio']} (target >= 0.40); open-loop p99 {result['open_loop_p99_ms']} ms (target < 100)"
+    )
+    rows.append(
+        f"events: {event['peak']['per_s']}/s outbox -> JetStream -> consumer (target >= 2000); "
+        f"p99 delay at half peak {event['half_peak']['p99_ms']} ms (target < 100)"
     )
     return "\n".join(rows)
 

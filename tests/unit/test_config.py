@@ -21,13 +21,13 @@ def test_defaults() -> None:
     cfg = config.service_config("inventory")
     assert cfg.name == "inventory"
     assert cfg.host == "127.0.0.1"
-    assert cfg.port == 50051
-    assert cfg.address == "127.0.0.1:50051"
+    assert cfg.port == 17051
+    assert cfg.address == "127.0.0.1:17051"
     assert cfg.database_url == ""
     assert cfg.grace_seconds == 5.0
     assert cfg.max_message_bytes == 4 * 1024 * 1024
-    assert config.service_target("inventory") == "127.0.0.1:50051"
-    assert config.service_target("payroll") == "127.0.0.1:50055"
+    assert config.service_target("inventory") == "127.0.0.1:17051"
+    assert config.service_target("payroll") == "127.0.0.1:17055"
     assert config.gateway_port() == 8080
     assert config.jwt_secret() == config.DEV_JWT_SECRET
     assert config.call_timeout_seconds() == 5.0
@@ -37,11 +37,11 @@ def test_defaults() -> None:
 def test_each_service_has_its_own_default_port() -> None:
     ports = {name: config.service_config(name).port for name in config.SERVICE_PORTS}
     assert ports == {
-        "inventory": 50051,
-        "orders": 50052,
-        "logistics": 50053,
-        "returns": 50054,
-        "payroll": 50055,
+        "inventory": 17051,
+        "orders": 17052,
+        "logistics": 17053,
+        "returns": 17054,
+        "payroll": 17055,
     }
 
 
@@ -53,20 +53,20 @@ def test_port_override_moves_the_default_target(monkeypatch: pytest.MonkeyPatch)
     assert cfg.address == "0.0.0.0:6001"
     assert config.service_target("inventory") == "127.0.0.1:6001"
     # Other services keep theirs.
-    assert config.service_config("orders").port == 50052
+    assert config.service_config("orders").port == 17052
 
 
 def test_target_override(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SHOP_INVENTORY_TARGET", "inventory.internal:443")
     assert config.service_target("inventory") == "inventory.internal:443"
-    assert config.service_target("orders") == "127.0.0.1:50052"
+    assert config.service_target("orders") == "127.0.0.1:17052"
 
 
 def test_empty_values_mean_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SHOP_INVENTORY_PORT", "")
     monkeypatch.setenv("SHOP_INVENTORY_TARGET", "")
-    assert config.service_config("inventory").port == 50051
-    assert config.service_target("inventory") == "127.0.0.1:50051"
+    assert config.service_config("inventory").port == 17051
+    assert config.service_target("inventory") == "127.0.0.1:17051"
 
 
 def test_suite_wide_overrides(monkeypatch: pytest.MonkeyPatch) -> None:

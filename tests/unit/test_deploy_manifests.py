@@ -405,7 +405,11 @@ def test_compose_and_kubernetes_run_the_same_processes(source: str) -> None:
 @pytest.mark.parametrize("source", SOURCES)
 def test_compose_and_kubernetes_use_the_same_ports(source: str) -> None:
     docs = manifests(source)
-    assert config.SERVICE_PORTS == SERVICE_PORTS
+    # The image sets the container ports (the code's defaults are for one machine).
+    assert config.CONTAINER_SERVICE_PORTS == SERVICE_PORTS
+    dockerfile = (REPO / "deploy" / "Dockerfile").read_text()
+    for name, port in SERVICE_PORTS.items():
+        assert f"SHOP_{name.upper()}_PORT={port}" in dockerfile
     assert config.GATEWAY_PORT == GATEWAY_PORT
     kube = workloads(docs)
 
