@@ -225,11 +225,13 @@ async def _cli(args: argparse.Namespace) -> int:
                 print(f"{service} #{args.sequence} {reply.dead_letter.subject}: {outcome}")
                 continue
             token = ""
+            shown = 0
             while True:
                 page = await call(
                     stub.ListDeadLetters, pb.ListDeadLettersRequest(page_token=token), caller=caller
                 )
                 for d in page.dead_letters:
+                    shown += 1
                     print(
                         f"{service} #{d.sequence}  {d.failed_at.ToDatetime(tzinfo=UTC):%Y-%m-%d %H:%M:%S}Z  "
                         f"{d.consumer}  {d.event_id}  attempts={d.attempts}  trace={d.trace_id}\n"
@@ -238,6 +240,8 @@ async def _cli(args: argparse.Namespace) -> int:
                 token = page.next_page_token
                 if not token:
                     break
+            if not shown:
+                print(f"{service}: no dead letters")
         except Exception as err:
             print(f"{service}: {err}", file=sys.stderr)
             status = 1

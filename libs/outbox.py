@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from google.protobuf.message import Message
-from opentelemetry import propagate
+from opentelemetry import propagate, trace
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.db import Database, Notifications
@@ -31,6 +31,7 @@ from libs.events import catalogue
 from libs.kit_tables import OUTBOX_NOTIFY_CHANNEL
 
 log = logging.getLogger(__name__)
+_tracer = trace.get_tracer(__name__)
 
 
 @dataclass(frozen=True)
@@ -71,25 +72,38 @@ PublishBatch = Callable[[Sequence[OutboxEvent]], Awaitable[list[Outcome]]]
 
 
 async def publish(conn: AsyncConnection, outbox: sa.Table, aggregate_id: str, event: Message) -> uuid.UUID:
-    """Adds ``event`` to the outbox inside the caller's transaction, with the current trace context.
+    """Adds ``event`` to the outbox inside the caller's transaction.
 
-    The subject is the one the event's message declares in the catalogue.
+    The subject is the one the event's message declares in the catalogue. The event gets a PRODUCER span
+    (``create <subject>``, the messaging conventions' name for a message made now and sent later), child
+    of the current span; its context goes with the event, so the consumer's span becomes its child and
+    the trace crosses the broker.
     """
     spec = catalogue().of(event)
-    carrier: dict[str, str] = {}
-    propagate.inject(carrier)
     event_id = uuid.uuid4()
-    await conn.execute(
-        outbox.insert().values(
-            event_id=event_id,
-            topic=spec.subject,
-            aggregate_id=aggregate_id,
-            payload_type=spec.full_name,
-            payload=event.SerializeToString(deterministic=True),
-            traceparent=carrier.get("traceparent", ""),
-            tracestate=carrier.get("tracestate", ""),
+    with _tracer.start_as_current_span(
+        f"create {spec.subject}",
+        kind=trace.SpanKind.PRODUCER,
+        attributes={
+            "messaging.system": "nats",
+            "messaging.operation.type": "create",
+            "messaging.destination.name": spec.subject,
+            "messaging.message.id": str(event_id),
+        },
+    ):
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier)
+        await conn.execute(
+            outbox.insert().values(
+                event_id=event_id,
+                topic=spec.subject,
+                aggregate_id=aggregate_id,
+                payload_type=spec.full_name,
+                payload=event.SerializeToString(deterministic=True),
+                traceparent=carrier.get("traceparent", ""),
+                tracestate=carrier.get("tracestate", ""),
+            )
         )
-    )
     return event_id
 
 

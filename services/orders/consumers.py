@@ -37,22 +37,30 @@ async def stock_available(
     conn: AsyncConnection, events: Sequence[Received[inventory_events.StockAvailable]]
 ) -> None:
     """ORD-2: orders held for short stock are reviewed again, by themselves, when stock of one of their
-    SKUs arrives: the handler asks for the review; the re-review worker does it, earliest paid first."""
-    touched: list[str] = []
+    SKUs arrives: the handler asks for the review; the re-review worker does it, earliest paid first.
+    One query serves the whole batch: each SKU counts with what its latest event says is available."""
+    latest: dict[str, tuple[int, Received[inventory_events.StockAvailable]]] = {}
     for received in events:
-        e = received.event
-        held = await review_requests.held_for_short_stock(
-            conn, {line.sku_code: line.available for line in e.lines}
+        for line in received.event.lines:
+            latest[line.sku_code] = (line.available, received)
+    held = await review_requests.held_for_short_stock(
+        conn, {sku: units for sku, (units, _) in latest.items()}
+    )
+    asks = []
+    for order_id, sku in held.items():
+        event = latest[sku][1].event
+        asks.append(
+            review_requests.Ask(
+                order_id,
+                cause=f"stock of {sku} became available in {event.warehouse_code} "
+                f"({event.document_type} {event.document_id})",
+                traceparent=latest[sku][1].traceparent,
+            )
         )
-        skus = ", ".join(sorted(line.sku_code for line in e.lines))
-        await review_requests.request(
-            conn,
-            held,
-            cause=f"stock of {skus} became available in {e.warehouse_code} ({e.document_type} {e.document_id})",
-            traceparent=received.traceparent,
-        )
-        touched += held
-    _note_orders(touched)
+    await review_requests.request(conn, asks)
+    if asks:
+        rereviews.asked()
+    _note_orders(list(held))
 
 
 @subscriptions.on(inventory_events.ReservationCut)

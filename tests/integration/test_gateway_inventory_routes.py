@@ -886,6 +886,11 @@ async def test_openapi_documents_the_routes_and_their_responses(client):
     assert {"200", "201"} <= set(reserve_responses)
     schemas = spec["components"]["schemas"]
     assert schemas["HoldOut"]["properties"]["status"]["enum"] == ["active", "released", "expired"]
-    assert schemas["ReservationOut"]["properties"]["status"]["enum"] == ["active", "released", "issued", "cut"]
+    assert schemas["ReservationOut"]["properties"]["status"]["enum"] == [
+        "active",
+        "released",
+        "issued",
+        "cut",
+    ]
     assert schemas["PlaceHoldBody"]["properties"]["expires_at"]["anyOf"][0]["format"] == "date-time"
     assert schemas["PlaceHoldBody"]["additionalProperties"] is False

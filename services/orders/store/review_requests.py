@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -27,41 +28,58 @@ class ReviewRequest:
     traceparent: str
 
 
-async def held_for_short_stock(conn: AsyncConnection, available: Mapping[str, int]) -> list[str]:
+async def held_for_short_stock(conn: AsyncConnection, available: Mapping[str, int]) -> dict[str, str]:
     """Orders held for short stock that ``available`` units of a SKU could now serve (at least one of
-    their lines fits what is available of its SKU)."""
-    if not available:
-        return []
-    fits = sa.or_(
-        *(
-            sa.and_(order_lines.c.sku_code == sku, order_lines.c.quantity <= units)
-            for sku, units in sorted(available.items())
-            if units > 0
-        )
+    their lines fits what is available of its SKU), each with one such SKU, the earliest paid first."""
+    stock = {sku: units for sku, units in sorted(available.items()) if units > 0}
+    if not stock:
+        return {}
+    rows = (await conn.execute(_HELD_THAT_FIT, {"skus": list(stock), "units": list(stock.values())})).all()
+    return {str(order_id): sku for order_id, sku in rows}
+
+
+# One statement for any number of SKUs (compiled once): the SKUs and their units arrive as two arrays.
+_arrived = (
+    sa.func.unnest(
+        sa.bindparam("skus", type_=pg.ARRAY(sa.Text)), sa.bindparam("units", type_=pg.ARRAY(sa.BigInteger))
     )
-    rows = (
-        await conn.execute(
-            sa.select(orders.c.order_id)
-            .where(
-                orders.c.status == OrderStatus.ON_HOLD.value,
-                orders.c.hold_category == HoldCategory.SHORT_STOCK.value,
-                sa.exists().where(order_lines.c.order_id == orders.c.order_id, fits),
-            )
-            .order_by(orders.c.paid_at, orders.c.created_at)
-        )
-    ).scalars()
-    return [str(r) for r in rows]
+    .table_valued("sku_code", "units", name="arrived")
+    .render_derived()
+)
+_HELD_THAT_FIT = (
+    sa.select(orders.c.order_id, sa.func.min(order_lines.c.sku_code))
+    .join(order_lines, order_lines.c.order_id == orders.c.order_id)
+    .join(
+        _arrived,
+        sa.and_(_arrived.c.sku_code == order_lines.c.sku_code, order_lines.c.quantity <= _arrived.c.units),
+    )
+    .where(
+        orders.c.status == OrderStatus.ON_HOLD.value,
+        orders.c.hold_category == HoldCategory.SHORT_STOCK.value,
+    )
+    .group_by(orders.c.order_id)
+    .order_by(sa.func.min(orders.c.paid_at), sa.func.min(orders.c.created_at))
+)
 
 
-async def request(conn: AsyncConnection, order_ids: list[str], *, cause: str, traceparent: str) -> None:
-    """Asks for a review of each order; a request already waiting is renewed (a claimed one is reviewed
+@dataclass(frozen=True)
+class Ask:
+    """Review ``order_id`` again, because of ``cause``, in the trace ``traceparent``."""
+
+    order_id: str
+    cause: str
+    traceparent: str
+
+
+async def request(conn: AsyncConnection, asks: list[Ask]) -> None:
+    """Asks for the review of each order; a request already waiting is renewed (a claimed one is reviewed
     once more after the claim, since stock arrived in the meantime)."""
-    if not order_ids:
+    if not asks:
         return
     stmt = insert(review_requests).values(
         [
-            {"order_id": uuid.UUID(o), "cause": cause[:1000], "traceparent": traceparent}
-            for o in sorted(order_ids)
+            {"order_id": uuid.UUID(a.order_id), "cause": a.cause[:1000], "traceparent": a.traceparent}
+            for a in sorted(asks, key=lambda a: a.order_id)
         ]
     )
     await conn.execute(

@@ -36,9 +36,17 @@ class ReReviews:
 
     def __init__(self) -> None:
         self._wakeup = asyncio.Event()
+        self._asked = False
+
+    def asked(self) -> None:
+        """The handler asked for reviews in the transaction it is in."""
+        self._asked = True
 
     def wake(self) -> None:
-        self._wakeup.set()
+        """After the handler's commit: start on the reviews it asked for (if it asked for any)."""
+        if self._asked:
+            self._asked = False
+            self._wakeup.set()
 
     async def review_waiting(self, database: Database, saga: ReservationSaga, caller: Identity) -> int:
         """Reviews one batch of waiting requests; returns how many were claimed."""
