@@ -230,3 +230,33 @@ def wait_outboxes_drained(suite: SuiteProcess, timeout: float = 30) -> float:
         left = undelivered(suite)
     assert not any(left.values()), f"undelivered after {timeout} s: {left}"
     return time.monotonic() - started
+
+
+def wait_consumed(suite: SuiteProcess, timeout: float = 30) -> None:
+    """Waits until every consumer has applied every event published for it (inbox rows = events)."""
+    import psycopg
+
+    from libs.events import catalogue
+
+    def behind() -> dict[str, tuple[int, int]]:
+        published: dict[str, int] = {}
+        for publisher in catalogue().publishers():
+            with psycopg.connect(suite.db_url(publisher)) as conn:
+                for subject, count in conn.execute(
+                    "SELECT topic, count(*) FROM outbox GROUP BY topic"
+                ).fetchall():
+                    published[subject] = int(count)
+        lagging = {}
+        for service in SERVICE_PORTS:
+            expected = sum(published.get(e.subject, 0) for e in catalogue().consumed_by(service))
+            with psycopg.connect(suite.db_url(service)) as conn:
+                row = conn.execute("SELECT count(*) FROM inbox").fetchone()
+            applied = int(row[0]) if row else 0
+            if applied != expected:
+                lagging[service] = (applied, expected)
+        return lagging
+
+    deadline = time.monotonic() + timeout
+    while (lagging := behind()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not lagging, f"consumers behind after {timeout} s (applied, published): {lagging}"
