@@ -8,8 +8,8 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import psycopg
@@ -77,44 +77,16 @@ class Database:
         A deadlock or serialization failure becomes Aborted: nothing was written and a retry is safe. A
         database that is down or going away becomes Unavailable: the caller may retry once it is back.
         """
-        try:
+        with _as_domain_errors():
             async with self.engine.begin() as conn:
                 yield conn
-        except sa.exc.OperationalError as exc:
-            if getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES:
-                raise Aborted(
-                    "concurrent update conflict; retry the request", reason="CONCURRENCY_CONFLICT"
-                ) from exc
-            if _database_unavailable(exc):
-                raise _unavailable() from exc
-            raise
-        except (sa.exc.InterfaceError, sa.exc.TimeoutError) as exc:
-            raise _unavailable() from exc
-        except sa.exc.DBAPIError as exc:
-            if exc.connection_invalidated:
-                raise _unavailable() from exc
-            if isinstance(exc, sa.exc.DataError):
-                raise _unstorable(exc) from exc
-            raise
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[sa_async.AsyncConnection]:
-        """A connection for reads that need no transaction of their own."""
-        try:
+        """A connection for reads that need no transaction of their own (errors as ``transaction``)."""
+        with _as_domain_errors():
             async with self.engine.connect() as conn:
                 yield conn
-        except sa.exc.OperationalError as exc:
-            if _database_unavailable(exc):
-                raise _unavailable() from exc
-            raise
-        except (sa.exc.InterfaceError, sa.exc.TimeoutError) as exc:
-            raise _unavailable() from exc
-        except sa.exc.DBAPIError as exc:
-            if exc.connection_invalidated:
-                raise _unavailable() from exc
-            if isinstance(exc, sa.exc.DataError):
-                raise _unstorable(exc) from exc
-            raise
 
     async def ping(self, within: float = 2.0) -> bool:
         """True when the database answers a trivial query within ``within`` seconds."""
@@ -127,6 +99,29 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+@contextmanager
+def _as_domain_errors() -> Iterator[None]:
+    """Database errors that are not bugs, as the domain errors callers handle."""
+    try:
+        yield
+    except sa.exc.OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES:
+            raise Aborted(
+                "concurrent update conflict; retry the request", reason="CONCURRENCY_CONFLICT"
+            ) from exc
+        if _database_unavailable(exc):
+            raise _unavailable() from exc
+        raise
+    except (sa.exc.InterfaceError, sa.exc.TimeoutError) as exc:
+        raise _unavailable() from exc
+    except sa.exc.DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise _unavailable() from exc
+        if isinstance(exc, sa.exc.DataError):
+            raise _unstorable(exc) from exc
+        raise
 
 
 def _database_unavailable(exc: sa.exc.OperationalError) -> bool:

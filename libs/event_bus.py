@@ -72,7 +72,8 @@ def stream_specs() -> list[StreamSpec]:
 
 
 class EventBus:
-    """A process's connection to JetStream. ``run`` keeps it; ``ready`` says whether it can be used."""
+    """A process's connection to JetStream: ``connect`` opens it (and the client keeps it open), ``ready``
+    says whether it can be used, ``close`` ends it."""
 
     def __init__(self, service: str, url: str | None = None) -> None:
         self.service = service
@@ -132,12 +133,6 @@ class EventBus:
                     await asyncio.wait_for(stop.wait(), timeout=delay)
                 delay = min(delay * 2, 5.0)
         return False
-
-    async def run(self, stop: asyncio.Event) -> None:
-        """Connects, then holds the connection until ``stop`` is set."""
-        if await self.connect(stop):
-            await stop.wait()
-        await self.close()
 
     async def ensure_streams(self) -> None:
         """Creates the suite's streams, or updates them to the current settings."""
@@ -212,10 +207,10 @@ class EventBus:
                 outcome = Refused(f"{type(err).__name__}: {err}")
             outcomes.append(outcome)
         if missing_stream:
-            await self.republish_streams_if_missing()
+            await self.declare_streams_again()
         return outcomes
 
-    async def republish_streams_if_missing(self) -> None:
+    async def declare_streams_again(self) -> None:
         """Declares the streams again: a broker that lost its data (a new, empty server) gets them back."""
         with contextlib.suppress(*BUS_ERRORS):
             await self.ensure_streams()
@@ -241,7 +236,7 @@ class EventBus:
     async def _reconnected(self) -> None:
         log.info("event bus reconnected")
         # A broker restarted without its data has no streams: declare them again before publishing.
-        await self.republish_streams_if_missing()
+        await self.declare_streams_again()
 
     async def _error(self, err: Exception) -> None:
         log.warning("event bus error", extra={"error": repr(err)})

@@ -79,8 +79,9 @@ class PullFeed:
         if self._broken is not None:
             raise FeedBroken(self._broken)
         if self._credit > 0 and time.monotonic() - self._heard_at > self.expires + 2:
-            # Requests lost with a connection never answer: start afresh.
-            self._credit = 0
+            # Requests lost with a connection never answer; the broker may even have lost the consumer
+            # (a new, empty server): subscribe again, which declares the consumer again.
+            raise FeedBroken("no answer to the outstanding pull requests")
         if self._credit <= self.batch // 2:
             request = {"batch": self.batch, "expires": int(self.expires * 1e9)}
             await self.nc.publish(self.next_subject, json.dumps(request).encode(), reply=self._inbox)

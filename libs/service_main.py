@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,18 @@ async def watch_database(database: Database, server: GrpcServer, stop: asyncio.E
             await asyncio.wait_for(stop.wait(), timeout=DATABASE_WATCH_SECONDS)
 
 
+@dataclass(frozen=True)
+class ServiceParts:
+    """What a service brings to the kit: its servicers (``build``), its tables, the events it handles,
+    contracts it publishes before implementing them, and its own background workers."""
+
+    build: Build
+    kit: KitTables
+    subscriptions: Subscriptions | None = None
+    contracts: Sequence[str] = ()
+    workers: Sequence[Worker] = ()
+
+
 class ServiceRuntime:
     """One service process's serving parts: the gRPC server and the background work beside it.
 
@@ -60,23 +73,19 @@ class ServiceRuntime:
     def __init__(
         self,
         cfg: ServiceConfig,
-        build: Build,
+        parts: ServiceParts,
         *,
-        kit: KitTables,
-        subscriptions: Subscriptions | None = None,
-        contracts: Sequence[str] = (),
-        workers: Sequence[Worker] = (),
         database: Database | None = None,
         bus: EventBus | None = None,
     ) -> None:
         self.database = database or Database(cfg.database_url)
         self.bus = bus or EventBus(cfg.name)
-        self.kit = kit
-        self.appliers = [Applier(self.database, kit.inbox, s) for s in subscriptions or ()]
+        self.kit = parts.kit
+        self.appliers = [Applier(self.database, parts.kit.inbox, s) for s in parts.subscriptions or ()]
         self.dead_letters = DeadLetterBox(cfg.name, self.bus)
-        self.workers = workers
-        self.relay = OutboxRelay(self.database, kit.outbox, self.bus.publish_batch)
-        service_register = build(self.database)
+        self.workers = parts.workers
+        self.relay = OutboxRelay(self.database, parts.kit.outbox, self.bus.publish_batch)
+        service_register = parts.build(self.database)
 
         def register(server: grpc.aio.Server) -> Sequence[str]:
             names = list(service_register(server))
@@ -85,7 +94,7 @@ class ServiceRuntime:
             )
             return [*names, DEAD_LETTER_SERVICE]
 
-        self.server = GrpcServer(cfg, register, contracts=contracts)
+        self.server = GrpcServer(cfg, register, contracts=parts.contracts)
         self.stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
 
@@ -124,20 +133,10 @@ class ServiceRuntime:
         await self.stop_background()
 
 
-async def serve(
-    cfg: ServiceConfig,
-    build: Build,
-    *,
-    kit: KitTables,
-    subscriptions: Subscriptions | None = None,
-    contracts: Sequence[str] = (),
-    workers: Sequence[Worker] = (),
-) -> None:
+async def serve(cfg: ServiceConfig, parts: ServiceParts) -> None:
     """Serves until SIGTERM/SIGINT, then drains calls in flight, stops the background work and closes the
     event bus and the database pool, in that order."""
-    runtime = ServiceRuntime(
-        cfg, build, kit=kit, subscriptions=subscriptions, contracts=contracts, workers=workers
-    )
+    runtime = ServiceRuntime(cfg, parts)
     runtime.start_background()
     started = asyncio.Event()
 
@@ -153,19 +152,8 @@ async def serve(
         await runtime.stop_background()
 
 
-def main(
-    name: str,
-    *,
-    migrations_dir: Path,
-    build: Build,
-    kit: KitTables,
-    subscriptions: Subscriptions | None = None,
-    contracts: Sequence[str] = (),
-    workers: Sequence[Worker] = (),
-    argv: list[str] | None = None,
-) -> None:
-    """Runs the service's command line. ``contracts`` are service names published through reflection
-    before the service implements them."""
+def main(name: str, *, migrations_dir: Path, parts: ServiceParts, argv: list[str] | None = None) -> None:
+    """Runs the service's command line."""
     parser = argparse.ArgumentParser(prog=f"python -m services.{name}")
     sub = parser.add_subparsers(dest="command")
     serve_cmd = sub.add_parser("serve", help="serve gRPC until SIGTERM (the default)")
@@ -182,8 +170,6 @@ def main(
             return
     setup_telemetry(name)
     try:
-        asyncio.run(
-            serve(cfg, build, kit=kit, subscriptions=subscriptions, contracts=contracts, workers=workers)
-        )
+        asyncio.run(serve(cfg, parts))
     finally:
         shutdown_telemetry()

@@ -296,6 +296,8 @@ class EventConsumer:
         self.settings = config.event_settings()
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Declares the durable consumer and applies its messages until ``stop`` is set; subscribes again
+        (declaring the consumer again) whenever the bus or the feed was lost."""
         while not stop.is_set():
             if not await self.bus.wait_ready(stop, within=self.idle_seconds):
                 continue

@@ -9,7 +9,7 @@ import grpc
 from shop.inventory.v1 import inventory_pb2_grpc
 
 from libs.db import Database
-from libs.service_main import Register, main
+from libs.service_main import Register, ServiceParts, main
 from services.inventory.api.servicer import SERVICE_NAME, InventoryServicer
 from services.inventory.consumers import subscriptions
 from services.inventory.store.tables import kit
@@ -30,8 +30,5 @@ if __name__ == "__main__":
     main(
         "inventory",
         migrations_dir=MIGRATIONS,
-        build=build,
-        kit=kit,
-        subscriptions=subscriptions,
-        workers=[hold_sweeper.run],
+        parts=ServiceParts(build=build, kit=kit, subscriptions=subscriptions, workers=[hold_sweeper.run]),
     )

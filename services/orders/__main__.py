@@ -9,7 +9,7 @@ import grpc
 from shop.orders.v1 import orders_pb2_grpc
 
 from libs.db import Database
-from libs.service_main import Register, main
+from libs.service_main import Register, ServiceParts, main
 from services.orders.api.servicer import SERVICE_NAME, OrdersServicer
 from services.orders.clients.inventory import InventoryClient
 from services.orders.consumers import subscriptions
@@ -34,8 +34,7 @@ if __name__ == "__main__":
     main(
         "orders",
         migrations_dir=MIGRATIONS,
-        build=build,
-        kit=kit,
-        subscriptions=subscriptions,
-        workers=[saga_recovery.run, rereviews.run],
+        parts=ServiceParts(
+            build=build, kit=kit, subscriptions=subscriptions, workers=[saga_recovery.run, rereviews.run]
+        ),
     )

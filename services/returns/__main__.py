@@ -14,7 +14,7 @@ import grpc
 from shop.returns.v1 import returns_pb2
 
 from libs.db import Database
-from libs.service_main import Register, main
+from libs.service_main import Register, ServiceParts, main
 from services.returns.store.tables import kit
 
 MIGRATIONS = Path(__file__).parent / "store" / "migrations"
@@ -29,4 +29,4 @@ def build(database: Database) -> Register:
 
 
 if __name__ == "__main__":
-    main("returns", migrations_dir=MIGRATIONS, build=build, kit=kit, contracts=[CONTRACT])
+    main("returns", migrations_dir=MIGRATIONS, parts=ServiceParts(build=build, kit=kit, contracts=[CONTRACT]))

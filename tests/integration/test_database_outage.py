@@ -23,7 +23,7 @@ from libs.db import Database, migrate
 from libs.embedded_pg import PostgresCluster
 from libs.event_bus import EventBus
 from libs.grpc_client import open_channel
-from libs.service_main import ServiceRuntime
+from libs.service_main import ServiceParts, ServiceRuntime
 from services.inventory.__main__ import build
 from services.inventory.store.tables import kit
 from tests.conftest import REPO
@@ -78,8 +78,7 @@ async def inventory_on_it(database_server: Server, nats_server) -> AsyncIterator
     await asyncio.to_thread(migrate, url, REPO / "services" / "inventory" / "store" / "migrations")
     runtime = ServiceRuntime(
         config.service_config("inventory"),
-        build,
-        kit=kit,
+        ServiceParts(build=build, kit=kit),
         database=Database(url),
         bus=EventBus("inventory", nats_server.url),
     )

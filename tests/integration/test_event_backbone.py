@@ -27,7 +27,7 @@ from libs.event_bus import EventBus
 from libs.events import DEAD_LETTER_STREAM, stream_name
 from libs.grpc_client import open_channel
 from libs.outbox import BusUnavailable, OutboxRelay, publish
-from libs.service_main import ServiceRuntime
+from libs.service_main import ServiceParts, ServiceRuntime
 from libs.subscriptions import Received, Subscriptions
 from services.inventory.store.tables import kit as inventory_kit
 from services.orders.store.tables import kit as orders_kit
@@ -116,9 +116,7 @@ async def start_orders_runtime(
 
     runtime = ServiceRuntime(
         config.service_config("orders"),
-        build,
-        kit=orders_kit,
-        subscriptions=subscriptions,
+        ServiceParts(build=build, kit=orders_kit, subscriptions=subscriptions),
         database=database,
         bus=EventBus("orders", nats_url),
     )
