@@ -53,7 +53,7 @@ def test_healthz_reports_every_service_serving(suite):
 
 
 def wait_for_trace(folder: Path, trace_id: str, *, timeout: float = 10.0) -> TraceTree:
-    """The trace once it has a server span in both processes and SQL under inventory."""
+    """The trace once it has spans of the gateway, inventory and the orders consumer, and SQL."""
     deadline = time.monotonic() + timeout
     tree = build_tree(trace_id, [])
     while time.monotonic() < deadline:
@@ -61,7 +61,7 @@ def wait_for_trace(folder: Path, trace_id: str, *, timeout: float = 10.0) -> Tra
         tree = build_tree(trace_id, spans)
         services = {s.service for s in spans}
         has_sql = any(s.attributes.get("db.system") == "postgresql" for s in spans)
-        if {"gateway", "inventory"} <= services and has_sql and not tree.orphans:
+        if {"gateway", "inventory", "orders"} <= services and has_sql and not tree.orphans:
             return tree
         time.sleep(0.2)
     return tree
@@ -94,7 +94,8 @@ def test_one_trace_covers_gateway_inventory_and_database(suite):
     assert len(tree.roots) == 1
     root = tree.roots[0].span
     assert (root.service, root.kind) == ("gateway", "SERVER")
-    assert service_edges(tree) == {("gateway", "inventory")}
+    # The receipt made stock available: its event crosses the broker to the orders service's consumer.
+    assert service_edges(tree) == {("gateway", "inventory"), ("inventory", "orders")}
 
     [client] = [n for n in tree.roots[0].children if n.span.kind == "CLIENT"]
     assert client.span.service == "gateway"

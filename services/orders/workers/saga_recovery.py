@@ -6,13 +6,17 @@ import asyncio
 import contextlib
 import logging
 
+from opentelemetry import trace
+
 from libs.db import Database
 from libs.identity import service_identity
+from libs.telemetry import set_attributes
 from services.orders.clients.inventory import InventoryClient
 from services.orders.saga.reservation import ReservationSaga
 from services.orders.store import orders
 
 log = logging.getLogger(__name__)
+_tracer = trace.get_tracer(__name__)
 
 # A step younger than this may still be in flight in the process that started it.
 GRACE_SECONDS = 5.0
@@ -26,10 +30,13 @@ async def recover_once(
         pending = await orders.saga_pending(conn, older_than_seconds=grace, limit=batch)
     caller = service_identity("orders", ["integrator"])
     for order_id in pending:
-        try:
-            await saga.resume(order_id, caller=caller)
-        except Exception:
-            log.exception("saga step could not be resumed", extra={"order_id": order_id})
+        # Each resumed step is a flow of its own, traced from here.
+        with _tracer.start_as_current_span("orders.resume_saga"):
+            set_attributes(order_id=order_id)
+            try:
+                await saga.resume(order_id, caller=caller)
+            except Exception:
+                log.exception("saga step could not be resumed", extra={"order_id": order_id})
     return len(pending)
 
 
