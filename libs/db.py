@@ -90,9 +90,12 @@ class Database:
 
     async def ping(self, within: float = 2.0) -> bool:
         """True when the database answers a trivial query within ``within`` seconds."""
+        from libs.telemetry import untraced
+
         try:
-            async with asyncio.timeout(within), self.engine.connect() as conn:
-                await conn.execute(sa.text("SELECT 1"))
+            with untraced():
+                async with asyncio.timeout(within), self.engine.connect() as conn:
+                    await conn.execute(sa.text("SELECT 1"))
         except Exception:  # any failure means: not usable now
             return False
         return True

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from libs.db import Database, Notifications
 from libs.events import catalogue
 from libs.kit_tables import OUTBOX_NOTIFY_CHANNEL
+from libs.telemetry import untraced
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer(__name__)
@@ -134,6 +135,10 @@ class OutboxRelay:
         Raises BusUnavailable (after marking what was acknowledged) when the broker stopped answering.
         """
         t = self.outbox
+        with untraced():  # the relay's poll is housekeeping; each event carries its own flow's trace
+            return await self._publish_pending(t)
+
+    async def _publish_pending(self, t: sa.Table) -> int:
         async with self.database.transaction() as conn:
             rows = (
                 await conn.execute(

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from libs import config
 from libs.db import Database
 from libs.kit_tables import KitTables
+from libs.telemetry import untraced
 
 log = logging.getLogger(__name__)
 
@@ -36,21 +37,28 @@ async def _delete_older(
 ) -> int:
     total = 0
     while True:
-        async with database.transaction() as conn:
-            doomed = (
-                sa.select(table.c.event_id)
-                .where(
-                    column.is_not(None),
-                    column < sa.func.now() - sa.func.make_interval(0, 0, 0, 0, 0, 0, seconds),
-                )
-                .limit(CHUNK)
-                .with_for_update(skip_locked=True)
-                .scalar_subquery()
-            )
-            deleted = (await conn.execute(table.delete().where(table.c.event_id.in_(doomed)))).rowcount
+        with untraced():
+            deleted = await _delete_chunk(database, table, column, seconds)
         total += deleted
         if deleted < CHUNK:
             return total
+
+
+async def _delete_chunk(
+    database: Database, table: sa.Table, column: sa.Column[object], seconds: float
+) -> int:
+    async with database.transaction() as conn:
+        doomed = (
+            sa.select(table.c.event_id)
+            .where(
+                column.is_not(None),
+                column < sa.func.now() - sa.func.make_interval(0, 0, 0, 0, 0, 0, seconds),
+            )
+            .limit(CHUNK)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        return int((await conn.execute(table.delete().where(table.c.event_id.in_(doomed)))).rowcount)
 
 
 async def prune_once(

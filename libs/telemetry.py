@@ -7,45 +7,19 @@ attributes live in the ``shop.`` namespace (``shop.sku``, ``shop.order_id``); ne
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
-from opentelemetry.sdk.trace.sampling import Decision, ParentBased, Sampler, SamplingResult
-from opentelemetry.util.types import Attributes
 
 from libs import config
 from libs.spanstore import LocalSpanExporter
 
 _provider: TracerProvider | None = None
-
-
-class FlowRoots(Sampler):
-    """Starts a trace only where a flow starts: a request served, an event processed or produced, a job
-    begun (SERVER, CONSUMER, PRODUCER and INTERNAL spans). A CLIENT span with no parent is a background
-    loop's own SQL statement or connection (a relay's poll, the database health check, pruning): tracing
-    those would bury the flows an SRE looks for under a trace a second per process."""
-
-    def should_sample(
-        self,
-        parent_context: Context | None,
-        trace_id: int,
-        name: str,
-        kind: trace.SpanKind | None = None,
-        attributes: Attributes = None,
-        links: Sequence[trace.Link] | None = None,
-        trace_state: trace.TraceState | None = None,
-    ) -> SamplingResult:
-        if kind is trace.SpanKind.CLIENT:
-            return SamplingResult(Decision.DROP)
-        return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes)
-
-    def get_description(self) -> str:
-        return "FlowRoots"
 
 
 def setup_telemetry(service: str, exporter: SpanExporter | None = None) -> TracerProvider:
@@ -54,7 +28,7 @@ def setup_telemetry(service: str, exporter: SpanExporter | None = None) -> Trace
     if _provider is not None:
         return _provider
     resource = Resource.create({"service.name": service, "service.namespace": "shop"})
-    provider = TracerProvider(resource=resource, sampler=ParentBased(root=FlowRoots()))
+    provider = TracerProvider(resource=resource)
     if exporter is None:
         if config.otlp_endpoint():
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
@@ -68,6 +42,17 @@ def setup_telemetry(service: str, exporter: SpanExporter | None = None) -> Trace
     _instrument_sqlalchemy()
     _provider = provider
     return provider
+
+
+@contextmanager
+def untraced() -> Iterator[None]:
+    """For a background loop's own housekeeping (a relay's poll, the database health check, pruning): its
+    SQL makes no spans, so it starts no trace of its own. Such traces, one a second per process, would
+    bury the flows an SRE looks for; work done for a flow runs outside this, in that flow's trace."""
+    from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+    with suppress_instrumentation():
+        yield
 
 
 def shutdown_telemetry() -> None:

@@ -414,3 +414,30 @@ def test_settings_keep_the_inbox_longer_than_the_broker_keeps_events(monkeypatch
     monkeypatch.setenv("SHOP_INBOX_RETENTION_DAYS", "3")
     with pytest.raises(Exception, match="SHOP_INBOX_RETENTION_DAYS"):
         config.event_settings()
+
+
+async def test_background_housekeeping_starts_no_traces(inventory_db, orders_db, span_exporter):
+    """A relay's poll, the database health check and pruning run every second or so in every process:
+    traced, they would bury the flows an SRE looks for under a trace of their own each time."""
+
+    async def never(_: object) -> list[object]:
+        raise AssertionError("nothing to publish")
+
+    await asyncio.sleep(0.3)
+    trace.get_tracer_provider().force_flush()  # type: ignore[attr-defined]
+    span_exporter.clear()
+    assert await OutboxRelay(inventory_db, inventory_kit.outbox, never).run_once() == 0  # type: ignore[arg-type]
+    assert await inventory_db.ping()
+    await retention.prune_once(orders_db, orders_kit)
+    trace.get_tracer_provider().force_flush()  # type: ignore[attr-defined]
+    assert [s.name for s in span_exporter.get_finished_spans()] == []
+    # A flow's statements are traced as before.
+    with trace.get_tracer("test").start_as_current_span("a flow"):
+        async with inventory_db.transaction() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+    trace.get_tracer_provider().force_flush()  # type: ignore[attr-defined]
+    assert "a flow" in [s.name for s in span_exporter.get_finished_spans()]
+    assert any(
+        s.attributes and s.attributes.get("db.system") == "postgresql"
+        for s in span_exporter.get_finished_spans()
+    )

@@ -127,6 +127,14 @@ async def release(conn: AsyncConnection, hold_id: uuid.UUID, *, actor: str) -> H
     return await _close(conn, hold, HoldStatus.RELEASED, actor=actor)
 
 
+async def any_due(conn: AsyncConnection) -> bool:
+    """Whether any active hold is past its time."""
+    due = sa.select(holds.c.hold_id).where(
+        holds.c.status == HoldStatus.ACTIVE.value, holds.c.expires_at <= sa.func.now()
+    )
+    return bool((await conn.execute(sa.select(due.exists()))).scalar())
+
+
 async def expire_due(conn: AsyncConnection, *, now: datetime | None = None, limit: int = 100) -> list[Hold]:
     """Expires up to ``limit`` holds past their time. Claims them with SKIP LOCKED, so sweepers in several
     replicas share the work and never expire a hold twice."""

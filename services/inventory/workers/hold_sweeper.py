@@ -9,6 +9,7 @@ import logging
 from opentelemetry import trace
 
 from libs.db import Database
+from libs.telemetry import untraced
 from services.inventory.store import holds
 
 log = logging.getLogger(__name__)
@@ -17,6 +18,10 @@ _tracer = trace.get_tracer(__name__)
 
 async def sweep_once(database: Database, *, batch: int = 100) -> int:
     """Expires one batch of due holds; returns how many expired."""
+    with untraced():  # looking is housekeeping; expiring holds is a flow, traced below
+        async with database.connection() as conn:
+            if not await holds.any_due(conn):
+                return 0
     with _tracer.start_as_current_span("inventory.expire_holds") as span:
         async with database.transaction() as conn:
             expired = await holds.expire_due(conn, limit=batch)

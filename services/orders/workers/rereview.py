@@ -18,7 +18,7 @@ from opentelemetry import propagate, trace
 from libs.db import Database
 from libs.errors import FailedPrecondition, NotFound
 from libs.identity import Identity, service_identity
-from libs.telemetry import set_attributes
+from libs.telemetry import set_attributes, untraced
 from services.orders.clients.inventory import InventoryClient
 from services.orders.saga.reservation import ReservationSaga
 from services.orders.store import review_requests
@@ -50,8 +50,9 @@ class ReReviews:
 
     async def review_waiting(self, database: Database, saga: ReservationSaga, caller: Identity) -> int:
         """Reviews one batch of waiting requests; returns how many were claimed."""
-        async with database.transaction() as conn:
-            claimed = await review_requests.claim(conn, limit=BATCH, lease_seconds=LEASE_SECONDS)
+        with untraced():  # looking for work is housekeeping; each review joins its event's trace
+            async with database.transaction() as conn:
+                claimed = await review_requests.claim(conn, limit=BATCH, lease_seconds=LEASE_SECONDS)
         for request in claimed:
             parent = propagate.extract({"traceparent": request.traceparent})
             token = otel_context.attach(parent)
@@ -72,8 +73,9 @@ class ReReviews:
                 continue
             finally:
                 otel_context.detach(token)
-            async with database.transaction() as conn:
-                await review_requests.done(conn, request)
+            with untraced():
+                async with database.transaction() as conn:
+                    await review_requests.done(conn, request)
         return len(claimed)
 
     async def run(self, database: Database, stop: asyncio.Event) -> None:

@@ -10,7 +10,7 @@ from opentelemetry import trace
 
 from libs.db import Database
 from libs.identity import service_identity
-from libs.telemetry import set_attributes
+from libs.telemetry import set_attributes, untraced
 from services.orders.clients.inventory import InventoryClient
 from services.orders.saga.reservation import ReservationSaga
 from services.orders.store import orders
@@ -26,8 +26,9 @@ async def recover_once(
     database: Database, saga: ReservationSaga, *, batch: int = 50, grace: float = GRACE_SECONDS
 ) -> int:
     """Resumes up to ``batch`` open steps; returns how many were looked at."""
-    async with database.transaction() as conn:
-        pending = await orders.saga_pending(conn, older_than_seconds=grace, limit=batch)
+    with untraced():  # looking for open steps is housekeeping; each resumed step is traced below
+        async with database.transaction() as conn:
+            pending = await orders.saga_pending(conn, older_than_seconds=grace, limit=batch)
     caller = service_identity("orders", ["integrator"])
     for order_id in pending:
         # Each resumed step is a flow of its own, traced from here.
