@@ -23,14 +23,6 @@ SERVICE_PORTS: dict[str, int] = {
     "returns": 17054,
     "payroll": 17055,
 }
-#: The ports the container image gives the services.
-CONTAINER_SERVICE_PORTS: dict[str, int] = {
-    "inventory": 50051,
-    "orders": 50052,
-    "logistics": 50053,
-    "returns": 50054,
-    "payroll": 50055,
-}
 GATEWAY_PORT = 8080
 
 # A development-only key; any deployment sets SHOP_JWT_SECRET. Long enough for HS256 (RFC 7518 §3.2).

@@ -34,7 +34,7 @@ from shop.ops.v1 import dead_letters_pb2_grpc
 from libs import config, identity
 from libs.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from libs.event_bus import EventBus
-from libs.events import DEAD_LETTER_PREFIX, DEAD_LETTER_STREAM
+from libs.events import DEAD_LETTER_PREFIX, DEAD_LETTER_STREAM, EVENT_TYPE_HEADER, MSG_ID_HEADER
 from libs.subscriptions import Applier, Delivery, Subscription
 
 CONSUMER_HEADER = "Shop-Dead-Letter-Consumer"
@@ -66,7 +66,7 @@ class DeadLetterBox:
     async def put(self, subscription: Subscription[Any], msg: Msg, error: str) -> None:
         """Keeps ``msg`` as a dead letter; the broker keeps one copy per event and consumer."""
         headers = dict(msg.headers or {})
-        event_id = headers.get("Nats-Msg-Id", "")
+        event_id = headers.get(MSG_ID_HEADER, "")
         headers.update(
             {
                 CONSUMER_HEADER: subscription.durable,
@@ -75,7 +75,7 @@ class DeadLetterBox:
                 SUBJECT_HEADER: msg.subject,
                 FAILED_AT_HEADER: datetime.now(UTC).isoformat(),
                 # Dead-lettering again after a crash between this publish and the term stores nothing new.
-                "Nats-Msg-Id": f"{event_id}:{subscription.durable}",
+                MSG_ID_HEADER: f"{event_id}:{subscription.durable}",
             }
         )
         await self.bus.js.publish(subject_for(self.service, msg.subject), msg.data, headers=headers)
@@ -127,7 +127,7 @@ class DeadLetterBox:
         data = raw.data or b""
         letter = to_proto(sequence, headers, data)
         # The letter's own id names the consumer too; the inbox knows the event by its id alone.
-        original = {**headers, "Nats-Msg-Id": letter.event_id}
+        original = {**headers, MSG_ID_HEADER: letter.event_id}
         return letter, Delivery(letter.subject, data, original, letter.attempts + 1)
 
     async def delete(self, sequence: int) -> None:
@@ -138,7 +138,7 @@ def to_proto(sequence: int, headers: Mapping[str, str], data: bytes) -> pb.DeadL
     """A stored letter as the API shows it; the event is decoded when its type is known here."""
     from google.protobuf import symbol_database
 
-    event_type = headers.get("Shop-Event-Type", "")
+    event_type = headers.get(EVENT_TYPE_HEADER, "")
     try:
         message = symbol_database.Default().GetSymbol(event_type)()
         message.ParseFromString(data)
@@ -156,7 +156,7 @@ def to_proto(sequence: int, headers: Mapping[str, str], data: bytes) -> pb.DeadL
         attempts = 0
     return pb.DeadLetter(
         sequence=sequence,
-        event_id=headers.get("Nats-Msg-Id", "").split(":", 1)[0],
+        event_id=headers.get(MSG_ID_HEADER, "").split(":", 1)[0],
         subject=headers.get(SUBJECT_HEADER, ""),
         consumer=headers.get(CONSUMER_HEADER, ""),
         event_type=event_type,

@@ -23,7 +23,17 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext, api
 
 from libs import config
-from libs.events import DEAD_LETTER_PREFIX, DEAD_LETTER_STREAM, catalogue, stream_name, stream_subjects
+from libs.events import (
+    AGGREGATE_HEADER,
+    DEAD_LETTER_PREFIX,
+    DEAD_LETTER_STREAM,
+    EVENT_TYPE_HEADER,
+    MSG_ID_HEADER,
+    PUBLISHED_AT_HEADER,
+    catalogue,
+    stream_name,
+    stream_subjects,
+)
 
 if TYPE_CHECKING:
     from libs.outbox import OutboxEvent, Outcome
@@ -47,9 +57,6 @@ BUS_ERRORS: tuple[type[BaseException], ...] = (
     asyncio.TimeoutError,
     OSError,
 )
-
-
-PUBLISH_ERRORS: tuple[type[BaseException], ...] = (*BUS_ERRORS, nats.js.errors.TooManyStalledMsgsError)
 
 
 @dataclass(frozen=True)
@@ -170,10 +177,10 @@ class EventBus:
         futures: list[asyncio.Future[api.PubAck] | None] = []
         for event in events:
             headers = {
-                "Nats-Msg-Id": str(event.event_id),
-                "Shop-Event-Type": event.payload_type,
-                "Shop-Aggregate-Id": event.aggregate_id,
-                "Shop-Published-At": event.created_at.isoformat(),
+                MSG_ID_HEADER: str(event.event_id),
+                EVENT_TYPE_HEADER: event.payload_type,
+                AGGREGATE_HEADER: event.aggregate_id,
+                PUBLISHED_AT_HEADER: event.created_at.isoformat(),
             }
             if event.traceparent:
                 headers["traceparent"] = event.traceparent
@@ -183,7 +190,7 @@ class EventBus:
                 # No wait_stall: it would yield to the client's flusher after every message, one write
                 # each; this way the batch goes out in a few writes (the batch is far below the cap).
                 futures.append(await js.publish_async(event.subject, event.payload, headers=headers))
-            except PUBLISH_ERRORS:
+            except BUS_ERRORS:
                 futures.append(None)
         pending = [f for f in futures if f is not None]
         if pending:

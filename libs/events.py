@@ -24,6 +24,13 @@ from libs.errors import InvalidArgument
 
 _SUBJECT = re.compile(r"^shop\.([a-z]+)\.v1\.[a-z][a-z0-9_]*$")
 
+# The headers an event travels with, besides the W3C trace context: written by the relay, read by the
+# consumers and the dead letters.
+MSG_ID_HEADER = "Nats-Msg-Id"  # the event id; the broker drops a second copy within its window
+EVENT_TYPE_HEADER = "Shop-Event-Type"
+AGGREGATE_HEADER = "Shop-Aggregate-Id"
+PUBLISHED_AT_HEADER = "Shop-Published-At"
+
 #: Subjects of events that consumers gave up on: shop.dead_letter.<consumer service>.<original subject>.
 DEAD_LETTER_PREFIX = "shop.dead_letter"
 DEAD_LETTER_STREAM = "SHOP_DEAD_LETTERS"

@@ -38,7 +38,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from libs import config
 from libs.db import Database
 from libs.event_bus import BUS_ERRORS, EventBus
-from libs.events import EventSpec, catalogue, stream_name
+from libs.events import (
+    AGGREGATE_HEADER,
+    EVENT_TYPE_HEADER,
+    MSG_ID_HEADER,
+    PUBLISHED_AT_HEADER,
+    EventSpec,
+    catalogue,
+    stream_name,
+)
 from libs.outbox import backoff
 from libs.pull_feed import FeedBroken, PullFeed
 
@@ -46,12 +54,6 @@ log = logging.getLogger(__name__)
 _tracer = trace.get_tracer(__name__)
 
 E = TypeVar("E", bound=Message)
-
-# Headers the relay sets besides Nats-Msg-Id and the W3C trace context.
-EVENT_TYPE_HEADER = "Shop-Event-Type"
-AGGREGATE_HEADER = "Shop-Aggregate-Id"
-PUBLISHED_AT_HEADER = "Shop-Published-At"
-MSG_ID_HEADER = "Nats-Msg-Id"
 
 
 @dataclass(frozen=True)

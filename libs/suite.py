@@ -164,9 +164,6 @@ class Suite:
             time.sleep(0.25)
         raise TimeoutError(f"suite not ready after {timeout:.0f}s: {last}")
 
-    def pid(self, name: str) -> int | None:
-        return self.supervisor.pid(name)
-
     def stop(self) -> None:
         """Gateway first (no new requests), then the services, NATS, and PostgreSQL last."""
         self.supervisor.stop_all()

@@ -406,7 +406,7 @@ def test_compose_and_kubernetes_run_the_same_processes(source: str) -> None:
 def test_compose_and_kubernetes_use_the_same_ports(source: str) -> None:
     docs = manifests(source)
     # The image sets the container ports (the code's defaults are for one machine).
-    assert config.CONTAINER_SERVICE_PORTS == SERVICE_PORTS
+    assert set(config.SERVICE_PORTS) == set(SERVICE_PORTS)
     dockerfile = (REPO / "deploy" / "Dockerfile").read_text()
     for name, port in SERVICE_PORTS.items():
         assert f"SHOP_{name.upper()}_PORT={port}" in dockerfile
