@@ -5,10 +5,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 PROTOS := $(shell find protos -name '*.proto' | sort)
-ROLE   ?= integrator
+# Contracts only the tests use (the transcoder's AIP-127 cases).
+TEST_PROTOS := $(shell find tests/protos -name '*.proto' | sort)
+ROLE   ?= stock_keeper
 USER_ID ?= dev-user
 
-.PHONY: install proto run wipe test bench trace token dead-letters replay events migration clean
+.PHONY: install proto run wipe test bench trace token dead-letters replay events roles migration clean
 
 install: $(VENV)/.installed gen/.generated
 
@@ -23,11 +25,12 @@ $(VENV)/.installed: pyproject.toml
 ## Generate Python code and .pyi stubs from protos/ into the git-ignored gen/ package.
 proto: gen/.generated
 
-gen/.generated: $(PROTOS) $(VENV)/.installed
+gen/.generated: $(PROTOS) $(TEST_PROTOS) $(VENV)/.installed
 	rm -rf gen && mkdir -p gen
-	$(PY) -m grpc_tools.protoc -I protos \
+	$(PY) -m grpc_tools.protoc -I protos -I tests/protos -I third_party/googleapis \
 		--plugin=protoc-gen-mypy=$(BIN)/protoc-gen-mypy --plugin=protoc-gen-mypy_grpc=$(BIN)/protoc-gen-mypy_grpc \
-		--python_out=gen --grpc_python_out=gen --mypy_out=gen --mypy_grpc_out=gen $(PROTOS)
+		--python_out=gen --grpc_python_out=gen --mypy_out=gen --mypy_grpc_out=gen \
+		--include_source_info --include_imports --descriptor_set_out=gen/descriptors.binpb $(PROTOS) $(TEST_PROTOS)
 	find gen -type d -exec touch {}/__init__.py \;
 	rm -f gen/__init__.py
 	touch $@
@@ -65,9 +68,14 @@ dead-letters: install
 replay: install
 	$(PY) -m libs.dead_letters replay $(SERVICE) $(SEQ)
 
+## Which roles may call each RPC, and how its retries are answered, from the contracts.
+roles: install
+	@$(PY) -m libs.contracts roles
+
 ## Mint a development token: make token ROLE=stock_keeper USER_ID=alice
+## (an integrator names its shops: make token ROLE=integrator USER_ID=tmall SHOPS=tmall-flagship)
 token: install
-	@$(PY) -m libs.identity mint --role $(ROLE) --user $(USER_ID)
+	@$(PY) -m libs.identity mint --role $(ROLE) --user $(USER_ID) $(if $(SHOPS),--shops '$(SHOPS)',) $(if $(CHANNELS),--channels '$(CHANNELS)',)
 
 ## The order-flow benchmark against the suite as separate processes; writes bench-results/order-flow.json.
 bench: install

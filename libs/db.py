@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import hashlib
 import logging
 from collections.abc import AsyncIterator, Iterator
@@ -44,6 +45,23 @@ def new_metadata() -> sa.MetaData:
     return sa.MetaData(naming_convention=NAMING_CONVENTION)
 
 
+_joined: contextvars.ContextVar[tuple[Database, sa_async.AsyncConnection] | None] = contextvars.ContextVar(
+    "shop_call_transaction", default=None
+)
+
+
+@contextmanager
+def joined(database: Database, conn: sa_async.AsyncConnection) -> Iterator[None]:
+    """Within the block, ``database``'s transactions and connections are ``conn``'s transaction: how an
+    RPC's change commits together with its idempotency claim (``libs.policy``). Concurrent tasks must not
+    share it; an RPC that fans out over its own transactions is declared RESUMABLE instead."""
+    token = _joined.set((database, conn))
+    try:
+        yield
+    finally:
+        _joined.reset(token)
+
+
 def normalize_url(url: str) -> str:
     """Accepts ``postgresql://`` URLs (as libpq and pgserver write them) and selects the psycopg 3 driver."""
     if not url:
@@ -76,15 +94,27 @@ class Database:
 
         A deadlock or serialization failure becomes Aborted: nothing was written and a retry is safe. A
         database that is down or going away becomes Unavailable: the caller may retry once it is back.
+        Inside a call's transaction (``joined``) it is a savepoint of that transaction, which commits with
+        the call's idempotency claim.
         """
+        call = _joined.get()
         with _as_domain_errors():
+            if call is not None and call[0] is self:
+                async with call[1].begin_nested():
+                    yield call[1]
+                return
             async with self.engine.begin() as conn:
                 yield conn
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[sa_async.AsyncConnection]:
-        """A connection for reads that need no transaction of their own (errors as ``transaction``)."""
+        """A connection for reads that need no transaction of their own (errors as ``transaction``); inside
+        a call's transaction (``joined``), that transaction's connection, so reads see its writes."""
+        call = _joined.get()
         with _as_domain_errors():
+            if call is not None and call[0] is self:
+                yield call[1]
+                return
             async with self.engine.connect() as conn:
                 yield conn
 

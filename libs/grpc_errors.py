@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import grpc
 from google.protobuf import any_pb2
+from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
-from libs.errors import DomainError, FieldViolation, error_for_code
+from libs.errors import DomainError, FieldViolation, Violations, error_for_code
 
 ERROR_DOMAIN = "shop-backoffice"
 _DETAILS_KEY = "grpc-status-details-bin"
@@ -84,3 +87,13 @@ def from_rpc_error(err: grpc.RpcError) -> DomainError:
     return error_for_code(
         code_name, details or code_name, violations=violations, reason=reason, metadata=metadata
     )
+
+
+def required(items: Sequence[Message], path: str, *fields: str) -> None:
+    """Refuses repeated request items whose ``fields`` are unset, naming each ``path[i].field``: for
+    ``optional`` numbers where 0 is a real value, so that leaving one out is not read as 0."""
+    violations = Violations()
+    for i, item in enumerate(items):
+        for name in fields:
+            violations.require(item.HasField(name), f"{path}[{i}].{name}", "is required")
+    violations.raise_if_any()

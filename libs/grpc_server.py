@@ -1,6 +1,7 @@
 """gRPC server bootstrap shared by every service.
 
-grpc.aio server with OpenTelemetry, per-call identity and deadline context, DomainError -> rich status,
+grpc.aio server with OpenTelemetry, per-call identity and deadline context, each RPC's declared policy
+(roles and idempotency, ``libs.policy``) enforced before its handler runs, DomainError -> rich status,
 grpc.health.v1 (a status per service), reflection, message size limits, and graceful shutdown on
 SIGTERM/SIGINT: every health status turns NOT_SERVING, then ``stop(grace)`` lets calls in flight finish.
 """
@@ -11,6 +12,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -20,8 +22,9 @@ from grpc_reflection.v1alpha import reflection
 from libs import identity
 from libs.config import ServiceConfig
 from libs.deadlines import reset_deadline, set_deadline_in
-from libs.errors import DomainError
+from libs.errors import DomainError, PermissionDenied
 from libs.grpc_errors import grpc_code, status_message, trailing_metadata
+from libs.policy import Claims, UndeclaredPolicy, check_declared, check_roles, policies_served, policy_of
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +32,21 @@ log = logging.getLogger(__name__)
 PUBLIC_METHOD_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
 
+@dataclass(frozen=True)
+class Servicers:
+    """What a service serves: ``add`` puts its servicers on a server and returns their full service names;
+    ``claims`` keeps the idempotency claims of their mutating RPCs (None only if they have none)."""
+
+    add: Callable[[grpc.aio.Server], Sequence[str]]
+    claims: Claims | None = None
+
+
 class CallContextInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Per unary call: deadline and verified identity into context; DomainError -> status with details."""
+    """Per unary call: deadline and verified identity into context, the RPC's declared policy (roles, then
+    the idempotency claim), and DomainError -> status with details. Handlers hold only their use case."""
+
+    def __init__(self, claims: Claims | None) -> None:
+        self.claims = claims
 
     async def intercept_service(
         self,
@@ -51,7 +67,16 @@ class CallContextInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 identity_token = identity.set_current(
                     identity.identity_from_header(metadata.get(identity.METADATA_KEY))
                 )
-                return await inner(request, context)
+                try:
+                    policy = policy_of(method)
+                except UndeclaredPolicy:
+                    raise PermissionDenied(
+                        f"method: {method} declares no policy", reason="NO_POLICY"
+                    ) from None
+                check_roles(policy)
+                if self.claims is None or not policy.mutating:
+                    return await inner(request, context)
+                return await self.claims.once(policy, request, lambda: inner(request, context))
             except DomainError as err:
                 await context.abort(
                     grpc_code(err), status_message(err), trailing_metadata=trailing_metadata(err)
@@ -97,7 +122,7 @@ class GrpcServer:
     def __init__(
         self,
         cfg: ServiceConfig,
-        register: Callable[[grpc.aio.Server], Sequence[str]],
+        servicers: Servicers,
         *,
         contracts: Sequence[str] = (),
         extra_interceptors: Sequence[Any] = (),
@@ -113,12 +138,16 @@ class GrpcServer:
         self.server = grpc.aio.server(
             interceptors=[
                 *(UntracedPublicMethods(i) for i in grpc_server_interceptors()),
-                CallContextInterceptor(),
+                CallContextInterceptor(servicers.claims),
                 *extra_interceptors,
             ],
             options=options,
         )
-        self.service_names = list(register(self.server))
+        self.service_names = list(servicers.add(self.server))
+        # Every served RPC declares its policy, and a mutating one needs somewhere to keep its claims.
+        check_declared(self.service_names)
+        if servicers.claims is None and any(p.mutating for p in policies_served(self.service_names)):
+            raise ValueError("a service with mutating RPCs needs Servicers.claims")
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(

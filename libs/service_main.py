@@ -25,18 +25,18 @@ from libs.config import ServiceConfig, service_config
 from libs.db import Database, migrate
 from libs.dead_letters import DeadLetterBox, DeadLetterServicer
 from libs.event_bus import EventBus
-from libs.grpc_server import GrpcServer
+from libs.grpc_server import GrpcServer, Servicers
 from libs.kit_tables import KitTables
 from libs.logs import setup_logging
 from libs.outbox import OutboxRelay
+from libs.policy import Claims
 from libs.subscriptions import Applier, EventConsumer, Subscriptions
 from libs.telemetry import setup_telemetry, shutdown_telemetry
 
 log = logging.getLogger(__name__)
 
-Register = Callable[[grpc.aio.Server], Sequence[str]]
-#: Builds the function that adds a service's servicers to a server, given its database.
-Build = Callable[[Database], Register]
+#: Builds what a service serves (its servicers and where their idempotency claims go), given its database.
+Build = Callable[[Database], Servicers]
 #: A background loop: runs until the event is set (sweepers, schedulers, follow-up work).
 Worker = Callable[[Database, asyncio.Event], Coroutine[Any, Any, None]]
 
@@ -85,16 +85,17 @@ class ServiceRuntime:
         self.dead_letters = DeadLetterBox(cfg.name, self.bus)
         self.workers = parts.workers
         self.relay = OutboxRelay(self.database, parts.kit.outbox, self.bus.publish_batch)
-        service_register = parts.build(self.database)
+        served = parts.build(self.database)
 
         def register(server: grpc.aio.Server) -> Sequence[str]:
-            names = list(service_register(server))
+            names = list(served.add(server))
             dead_letters_pb2_grpc.add_DeadLetterServiceServicer_to_server(
                 DeadLetterServicer(self.dead_letters, self.appliers), server
             )
             return [*names, DEAD_LETTER_SERVICE]
 
-        self.server = GrpcServer(cfg, register, contracts=parts.contracts)
+        claims = served.claims or Claims(self.database, parts.kit.idempotency)
+        self.server = GrpcServer(cfg, Servicers(register, claims), contracts=parts.contracts)
         self.stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
 

@@ -9,7 +9,9 @@ import grpc
 from shop.inventory.v1 import inventory_pb2_grpc
 
 from libs.db import Database
-from libs.service_main import Register, ServiceParts, main
+from libs.grpc_server import Servicers
+from libs.policy import Claims
+from libs.service_main import ServiceParts, main
 from services.inventory.api.servicer import SERVICE_NAME, InventoryServicer
 from services.inventory.consumers import subscriptions
 from services.inventory.store.tables import kit
@@ -18,12 +20,12 @@ from services.inventory.workers import hold_sweeper
 MIGRATIONS = Path(__file__).parent / "store" / "migrations"
 
 
-def build(database: Database) -> Register:
+def build(database: Database) -> Servicers:
     def register(server: grpc.aio.Server) -> Sequence[str]:
         inventory_pb2_grpc.add_InventoryServiceServicer_to_server(InventoryServicer(database), server)
         return [SERVICE_NAME]
 
-    return register
+    return Servicers(register, Claims(database, kit.idempotency))
 
 
 if __name__ == "__main__":

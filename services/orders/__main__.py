@@ -9,7 +9,9 @@ import grpc
 from shop.orders.v1 import orders_pb2_grpc
 
 from libs.db import Database
-from libs.service_main import Register, ServiceParts, main
+from libs.grpc_server import Servicers
+from libs.policy import Claims
+from libs.service_main import ServiceParts, main
 from services.orders.api.servicer import SERVICE_NAME, OrdersServicer
 from services.orders.clients.inventory import InventoryClient
 from services.orders.consumers import subscriptions
@@ -21,13 +23,13 @@ from services.orders.workers.rereview import rereviews
 MIGRATIONS = Path(__file__).parent / "store" / "migrations"
 
 
-def build(database: Database, inventory: InventoryClient | None = None) -> Register:
+def build(database: Database, inventory: InventoryClient | None = None) -> Servicers:
     def register(server: grpc.aio.Server) -> Sequence[str]:
         saga = ReservationSaga(database, inventory or InventoryClient())
         orders_pb2_grpc.add_OrdersServiceServicer_to_server(OrdersServicer(database, saga), server)
         return [SERVICE_NAME]
 
-    return register
+    return Servicers(register, Claims(database, kit.idempotency))
 
 
 if __name__ == "__main__":

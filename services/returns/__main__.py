@@ -14,18 +14,19 @@ import grpc
 from shop.returns.v1 import returns_pb2
 
 from libs.db import Database
-from libs.service_main import Register, ServiceParts, main
+from libs.grpc_server import Servicers
+from libs.service_main import ServiceParts, main
 from services.returns.store.tables import kit
 
 MIGRATIONS = Path(__file__).parent / "store" / "migrations"
 CONTRACT = returns_pb2.DESCRIPTOR.services_by_name["ReturnsService"].full_name
 
 
-def build(database: Database) -> Register:
+def build(database: Database) -> Servicers:
     def register(server: grpc.aio.Server) -> Sequence[str]:
         return []
 
-    return register
+    return Servicers(register)
 
 
 if __name__ == "__main__":

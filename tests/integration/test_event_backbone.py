@@ -26,6 +26,7 @@ from libs.db import Database
 from libs.event_bus import EventBus
 from libs.events import DEAD_LETTER_STREAM, stream_name
 from libs.grpc_client import open_channel
+from libs.grpc_server import Servicers
 from libs.outbox import BusUnavailable, OutboxRelay, publish
 from libs.service_main import ServiceParts, ServiceRuntime
 from libs.subscriptions import Received, Subscriptions
@@ -111,8 +112,8 @@ async def start_orders_runtime(
 ) -> tuple[ServiceRuntime, int]:
     """The orders process's kit (relay, consumers, dead-letter service) over the test's database."""
 
-    def build(_: Database):
-        return lambda server: []
+    def build(_: Database) -> Servicers:
+        return Servicers(lambda server: [])
 
     runtime = ServiceRuntime(
         config.service_config("orders"),

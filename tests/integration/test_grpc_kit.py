@@ -16,7 +16,7 @@ from libs import config, identity
 from libs.deadlines import reset_deadline, set_deadline_in
 from libs.errors import DeadlineExceeded, NotFound, Unavailable
 from libs.grpc_client import call, open_channel
-from libs.grpc_server import GrpcServer
+from libs.grpc_server import GrpcServer, Servicers
 from tests.conftest import auth, token_for
 
 
@@ -42,7 +42,7 @@ async def test_reflection_lists_the_contract_without_a_token(inventory):
 
 async def test_contract_only_services_publish_their_contract_through_reflection():
     server = GrpcServer(
-        config.service_config("orders"), lambda s: [], contracts=["shop.orders.v1.OrdersService"]
+        config.service_config("orders"), Servicers(lambda s: []), contracts=["shop.orders.v1.OrdersService"]
     )
     port = await server.start("127.0.0.1:0")
     channel = open_channel(f"127.0.0.1:{port}")
