@@ -138,6 +138,21 @@ HTTP_STATUS: dict[str, int] = {
 }
 
 
+#: Refusals only the HTTP edge makes, with a status more precise than their gRPC code's. Ours differ from
+#: Envoy's transcoder on purpose: a body too large is 413, not 429 (RESOURCE_EXHAUSTED invites a retry
+#: that can only fail again), and a known path with the wrong method is 405 with Allow, not 501.
+HTTP_STATUS_BY_REASON: dict[str, int] = {
+    "PAYLOAD_TOO_LARGE": 413,
+    "METHOD_NOT_ALLOWED": 405,
+}
+
+
+def http_status(error: DomainError) -> int:
+    """The HTTP status the gateway answers ``error`` with: by its reason where that is more precise, else
+    by its code; 500 for anything unmapped."""
+    return HTTP_STATUS_BY_REASON.get(error.reason) or HTTP_STATUS.get(error.code, 500)
+
+
 def error_for_code(code: str, message: str, **kwargs: object) -> DomainError:
     """Builds the DomainError subclass for a gRPC code name (INTERNAL for codes without one)."""
     cls = ERROR_TYPES.get(code, Internal)
