@@ -108,6 +108,18 @@ async def test_cycle_count_variance_is_adjusted_with_reason_and_approval_inv_13(
     assert exc.value.code() == grpc.StatusCode.FAILED_PRECONDITION
 
 
+async def test_a_count_that_names_no_warehouse_counts_the_main_one_inv_13(inventory_stub):
+    await stock(inventory_stub, quantity=3)
+    reply = await inventory_stub.PlanCount(
+        pb.PlanCountRequest(
+            request_id="c-main", kind=pb.COUNT_KIND_CYCLE, planned_for=A_MONDAY, sku_codes=["LJ-250-GRN"]
+        ),
+        metadata=SUPERVISOR,
+    )
+    assert reply.count.warehouse_code == "MAIN"
+    assert [line.book_quantity for line in reply.count.lines] == [3]
+
+
 async def test_damaged_units_can_be_scrapped_by_document_inv_13(inventory_stub):
     await stock(inventory_stub, quantity=4)
     count = await plan(inventory_stub)

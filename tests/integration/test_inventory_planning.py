@@ -193,9 +193,10 @@ async def test_defective_units_go_back_to_their_supplier_inv_17(inventory_stub, 
     )
     receipt = await new_receipt(inventory_stub, lines=(("TEE-R", 20),))
     await counted(inventory_stub, receipt.receipt_id, 20)
-    await inspect(inventory_stub, receipt.receipt_id, "q1", (1, pb.INSPECTION_ROUND_1, 2, 1))
-    await inspect(inventory_stub, receipt.receipt_id, "q2", (1, pb.INSPECTION_ROUND_2, 2, 0))  # 3 of 4 pass
-    await inspect(inventory_stub, receipt.receipt_id, "q3", (1, pb.INSPECTION_ROUND_FULL, 20, 3))
+    await inspect(inventory_stub, receipt.receipt_id, "q1", (1, pb.INSPECTION_STAGE_ROUND_1, 2, 1))
+    # 3 of 4 pass
+    await inspect(inventory_stub, receipt.receipt_id, "q2", (1, pb.INSPECTION_STAGE_ROUND_2, 2, 0))
+    await inspect(inventory_stub, receipt.receipt_id, "q3", (1, pb.INSPECTION_STAGE_FULL, 20, 3))
     await sign_both(inventory_stub, receipt.receipt_id)
     await inventory_stub.PostReceipt(
         pb.PostReceiptRequest(request_id="p", receipt_id=receipt.receipt_id), metadata=KEEPER

@@ -101,16 +101,18 @@ async def test_full_receiving_flow_inv_3_inv_4_inv_5_inv_6_inv_7(inventory_stub,
         inventory_stub,
         receipt.receipt_id,
         "qc-1",
-        (1, pb.INSPECTION_ROUND_1, 10, 1),
-        (2, pb.INSPECTION_ROUND_1, 2, 0),
+        (1, pb.INSPECTION_STAGE_ROUND_1, 10, 1),
+        (2, pb.INSPECTION_STAGE_ROUND_1, 2, 0),
     )
     assert [line.verdict for line in receipt.lines] == [
         pb.QC_VERDICT_AWAITING_ROUND_2,
         pb.QC_VERDICT_ACCEPTED,
     ]
-    receipt = await inspect(inventory_stub, receipt.receipt_id, "qc-2", (1, pb.INSPECTION_ROUND_2, 10, 2))
+    receipt = await inspect(
+        inventory_stub, receipt.receipt_id, "qc-2", (1, pb.INSPECTION_STAGE_ROUND_2, 10, 2)
+    )
     assert receipt.lines[0].verdict == pb.QC_VERDICT_AWAITING_FULL_INSPECTION
-    receipt = await inspect(inventory_stub, receipt.receipt_id, "qc-3", (1, pb.INSPECTION_ROUND_FULL, 98, 6))
+    receipt = await inspect(inventory_stub, receipt.receipt_id, "qc-3", (1, pb.INSPECTION_STAGE_FULL, 98, 6))
     assert (receipt.lines[0].accepted_units, receipt.lines[0].defective_units) == (92, 6)
 
     with pytest.raises(grpc.aio.AioRpcError) as exc:
@@ -134,6 +136,7 @@ async def test_full_receiving_flow_inv_3_inv_4_inv_5_inv_6_inv_7(inventory_stub,
         ("MAIN", 92, 92),
         ("DEFECTIVE", 6, 0),
     }
+    assert levels.available == 92  # the defective-goods warehouse's units are not for sale (INV-2)
     lot_list = await inventory_stub.ListLots(
         pb.ListLotsRequest(sku_code="TEE-R", warehouse_code="MAIN"), metadata=KEEPER
     )
@@ -169,7 +172,9 @@ async def test_second_receipt_of_a_style_is_not_new_inv_7(inventory_stub, invent
     for note in ("DN-1", "DN-2"):
         receipt = await new_receipt(inventory_stub, note, lines=(("TEE-R", 5),))
         await counted(inventory_stub, receipt.receipt_id, 5)
-        await inspect(inventory_stub, receipt.receipt_id, f"qc-{note}", (1, pb.INSPECTION_ROUND_1, 1, 0))
+        await inspect(
+            inventory_stub, receipt.receipt_id, f"qc-{note}", (1, pb.INSPECTION_STAGE_ROUND_1, 1, 0)
+        )
         await sign_both(inventory_stub, receipt.receipt_id)
         await inventory_stub.PostReceipt(
             pb.PostReceiptRequest(request_id=f"p-{note}", receipt_id=receipt.receipt_id), metadata=KEEPER
@@ -186,10 +191,12 @@ async def test_failed_sampling_rejects_the_whole_delivery_inv_4(inventory_stub, 
         inventory_stub,
         receipt.receipt_id,
         "qc-1",
-        (1, pb.INSPECTION_ROUND_1, 10, 4),
-        (2, pb.INSPECTION_ROUND_1, 1, 0),
+        (1, pb.INSPECTION_STAGE_ROUND_1, 10, 4),
+        (2, pb.INSPECTION_STAGE_ROUND_1, 1, 0),
     )
-    receipt = await inspect(inventory_stub, receipt.receipt_id, "qc-2", (1, pb.INSPECTION_ROUND_2, 10, 3))
+    receipt = await inspect(
+        inventory_stub, receipt.receipt_id, "qc-2", (1, pb.INSPECTION_STAGE_ROUND_2, 10, 3)
+    )
     assert receipt.delivery_rejected
     await sign_both(inventory_stub, receipt.receipt_id)
     posted = await inventory_stub.PostReceipt(
@@ -241,7 +248,7 @@ async def test_posting_waits_for_inspection_and_posted_receipts_are_immutable(in
         )
     assert exc.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "lines" in field_violations(exc.value)
-    await inspect(inventory_stub, receipt.receipt_id, "qc", (1, pb.INSPECTION_ROUND_1, 1, 0))
+    await inspect(inventory_stub, receipt.receipt_id, "qc", (1, pb.INSPECTION_STAGE_ROUND_1, 1, 0))
     await inventory_stub.PostReceipt(
         pb.PostReceiptRequest(request_id="p2", receipt_id=receipt.receipt_id), metadata=KEEPER
     )
@@ -348,18 +355,18 @@ async def test_inspection_out_of_plan_is_refused_and_roles_hold(inventory_stub, 
     receipt = await new_receipt(inventory_stub, lines=(("TEE-R", 100),))
     await counted(inventory_stub, receipt.receipt_id, 100)
     with pytest.raises(grpc.aio.AioRpcError) as exc:
-        await inspect(inventory_stub, receipt.receipt_id, "qc", (1, pb.INSPECTION_ROUND_1, 5, 0))
+        await inspect(inventory_stub, receipt.receipt_id, "qc", (1, pb.INSPECTION_STAGE_ROUND_1, 5, 0))
     assert exc.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "results[0].inspected_units" in field_violations(exc.value)
     with pytest.raises(grpc.aio.AioRpcError) as exc:
         await inventory_stub.RecordInspection(
             pb.RecordInspectionRequest(
                 request_id="x", receipt_id=receipt.receipt_id,
-                results=[pb.InspectionResult(line_no=1, round=pb.INSPECTION_ROUND_1, inspected_units=10)],
+                results=[pb.InspectionResult(line_no=1, round=pb.INSPECTION_STAGE_ROUND_1, inspected_units=10)],
             ),
             metadata=KEEPER,
         )  # fmt: skip
     assert exc.value.code() == grpc.StatusCode.PERMISSION_DENIED
     with pytest.raises(grpc.aio.AioRpcError) as exc:
-        await inspect(inventory_stub, receipt.receipt_id, "qc-9", (7, pb.INSPECTION_ROUND_1, 10, 0))
+        await inspect(inventory_stub, receipt.receipt_id, "qc-9", (7, pb.INSPECTION_STAGE_ROUND_1, 10, 0))
     assert "results[0].line_no" in field_violations(exc.value)

@@ -78,6 +78,20 @@ async def test_packing_material_needs_no_colour_or_size_inv_1(inventory_stub):
     assert reply.sku.kind == pb.SKU_KIND_PACKING_MATERIAL
 
 
+async def test_register_sku_without_a_kind_registers_a_sellable_item_inv_1(inventory_stub):
+    """INV-1: an item registered without a kind is one the shop sells (the service's default)."""
+    reply = await inventory_stub.RegisterSku(sku_request(kind=pb.SKU_KIND_UNSPECIFIED), metadata=KEEPER)
+    assert reply.sku.kind == pb.SKU_KIND_SELLABLE
+    with pytest.raises(grpc.aio.AioRpcError) as exc:  # and so it needs colour and size
+        await inventory_stub.RegisterSku(
+            sku_request(
+                "reg-2", sku_code="LJ-2", barcode="6900000000001", colour="", kind=pb.SKU_KIND_UNSPECIFIED
+            ),
+            metadata=KEEPER,
+        )
+    assert "colour" in field_violations(exc.value)
+
+
 async def test_register_sku_replay_returns_first_result(inventory_stub, inventory):
     first = await inventory_stub.RegisterSku(sku_request(), metadata=KEEPER)
     again = await inventory_stub.RegisterSku(sku_request(), metadata=KEEPER)
@@ -100,8 +114,8 @@ async def test_same_request_id_with_other_payload_is_refused(inventory_stub):
         ({"barcode": "12"}, "barcode"),
         ({"name": "  "}, "name"),
         ({"colour": ""}, "colour"),
-        ({"kind": pb.SKU_KIND_UNSPECIFIED}, "kind"),
-        ({"request_id": ""}, "request_id"),
+        ({"kind": 99}, "kind"),
+        ({"request_id": " "}, "request_id"),
     ],
 )
 async def test_register_sku_bad_input_names_the_field(inventory_stub, inventory, overrides, field):
@@ -154,6 +168,7 @@ async def test_receive_stock_raises_on_hand_and_ledger_matches_inv_14(inventory_
         pb.GetStockLevelsRequest(sku_code="LJ-250-GRN"), metadata=KEEPER
     )
     assert [(lv.warehouse_code, lv.on_hand, lv.available) for lv in levels.levels] == [("MAIN", 42, 42)]
+    assert levels.available == 42
     async with inventory.database.connection() as conn:
         ledger = (await conn.execute(sa.select(sa.func.sum(stock_movements.c.on_hand_delta)))).scalar_one()
     assert ledger == 42
@@ -171,6 +186,18 @@ async def test_stock_in_defective_warehouse_is_never_available_inv_2(inventory_s
     assert reply.level.on_hand == 5
     assert reply.level.available == 0
     assert not reply.level.sellable
+    levels = await inventory_stub.GetStockLevels(
+        pb.GetStockLevelsRequest(sku_code="LJ-250-GRN"), metadata=KEEPER
+    )
+    assert levels.available == 0
+
+
+async def test_stock_received_without_a_warehouse_goes_to_main(inventory_stub):
+    await inventory_stub.RegisterSku(sku_request(), metadata=KEEPER)
+    reply = await inventory_stub.ReceiveStock(
+        pb.ReceiveStockRequest(request_id="in-m", sku_code="LJ-250-GRN", quantity=4), metadata=KEEPER
+    )
+    assert (reply.lot.warehouse_code, reply.level.warehouse_code, reply.level.on_hand) == ("MAIN", "MAIN", 4)
 
 
 async def test_receive_stock_replay_books_once(inventory_stub, inventory):
@@ -193,8 +220,8 @@ async def test_receive_stock_replay_books_once(inventory_stub, inventory):
         ({"quantity": -4}, grpc.StatusCode.INVALID_ARGUMENT, "quantity"),
         ({"sku_code": "NOPE"}, grpc.StatusCode.NOT_FOUND, "sku_code"),
         ({"warehouse_code": "NOWHERE"}, grpc.StatusCode.NOT_FOUND, "warehouse_code"),
-        ({"warehouse_code": ""}, grpc.StatusCode.INVALID_ARGUMENT, "warehouse_code"),
-        ({"request_id": ""}, grpc.StatusCode.INVALID_ARGUMENT, "request_id"),
+        ({"warehouse_code": "  "}, grpc.StatusCode.INVALID_ARGUMENT, "warehouse_code"),
+        ({"request_id": "  "}, grpc.StatusCode.INVALID_ARGUMENT, "request_id"),
     ],
 )
 async def test_receive_stock_bad_input_writes_nothing(inventory_stub, inventory, overrides, code, field):

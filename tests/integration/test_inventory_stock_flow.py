@@ -402,6 +402,17 @@ async def test_put_away_moves_a_lot_into_a_bin_inv_6(inventory_stub, inventory):
     )
     assert sorted((x.bin_code, x.on_hand) for x in reply.lots) == [("", 4), ("A-01-01", 6)]
     assert (await level(inventory_stub)).on_hand == 10
+    # A put-away that names no warehouse is in the main one.
+    reply = await inventory_stub.PutAway(
+        pb.PutAwayRequest(
+            request_id="pa-main", lot_id=lot.lot_id, from_bin_code="", to_bin_code="A-01-01", quantity=1
+        ),
+        metadata=KEEPER,
+    )
+    assert sorted((x.warehouse_code, x.bin_code, x.on_hand) for x in reply.lots) == [
+        ("MAIN", "", 3),
+        ("MAIN", "A-01-01", 7),
+    ]
     with pytest.raises(grpc.aio.AioRpcError) as exc:
         await inventory_stub.PutAway(
             pb.PutAwayRequest(
@@ -443,6 +454,21 @@ async def test_warehouses_and_bins_inv_2(inventory_stub):
         pb.CreateWarehouseRequest(request_id="w-1", warehouse_code="SH-2", name="Shanghai 2", sellable=True),
         metadata=SUPERVISOR,
     )
+    # Unset means a sellable warehouse; a defective-goods warehouse is registered on purpose.
+    unset = await inventory_stub.CreateWarehouse(
+        pb.CreateWarehouseRequest(request_id="w-4", warehouse_code="SH-3", name="Shanghai 3"),
+        metadata=SUPERVISOR,
+    )
+    assert unset.warehouse.HasField("sellable") and unset.warehouse.sellable
+    defective = await inventory_stub.CreateWarehouse(
+        pb.CreateWarehouseRequest(
+            request_id="w-5", warehouse_code="BAD-2", name="Defective 2", sellable=False
+        ),
+        metadata=SUPERVISOR,
+    )
+    assert defective.warehouse.HasField("sellable") and not defective.warehouse.sellable
+    listed = await inventory_stub.ListWarehouses(pb.ListWarehousesRequest(), metadata=KEEPER)
+    assert {(w.warehouse_code, w.sellable) for w in listed.warehouses} >= {("SH-3", True), ("BAD-2", False)}
     with pytest.raises(grpc.aio.AioRpcError) as exc:
         await inventory_stub.CreateWarehouse(
             pb.CreateWarehouseRequest(request_id="w-2", warehouse_code="SH-2", name="Again", sellable=True),

@@ -9,7 +9,7 @@ import pytest
 
 from libs.errors import FailedPrecondition, InvalidArgument
 from services.inventory.domain.receiving import (
-    InspectionRound,
+    InspectionStage,
     ReceiptLine,
     Verdict,
     check_signature,
@@ -36,22 +36,22 @@ def counted(received: int) -> ReceiptLine:
 
 
 def test_inv_4_all_sampled_units_pass_accepts_the_line():
-    line = record_inspection(counted(100), InspectionRound.ROUND_1, 10, 0, prefix="r")
+    line = record_inspection(counted(100), InspectionStage.ROUND_1, 10, 0, prefix="r")
     assert line.verdict is Verdict.ACCEPTED
     assert (line.accepted_units, line.defective_units) == (100, 0)
 
 
 def test_inv_4_a_failure_calls_for_a_second_round_of_ten_percent():
-    line = record_inspection(counted(100), InspectionRound.ROUND_1, 10, 1, prefix="r")
+    line = record_inspection(counted(100), InspectionStage.ROUND_1, 10, 1, prefix="r")
     assert line.verdict is Verdict.AWAITING_ROUND_2
     assert line.round2_plan == 10
 
 
 def two_rounds(failed1: int, failed2: int, received: int = 100) -> ReceiptLine:
     line = record_inspection(
-        counted(received), InspectionRound.ROUND_1, sample_size(received), failed1, prefix="r"
+        counted(received), InspectionStage.ROUND_1, sample_size(received), failed1, prefix="r"
     )
-    return record_inspection(line, InspectionRound.ROUND_2, line.round2_plan, failed2, prefix="r")
+    return record_inspection(line, InspectionStage.ROUND_2, line.round2_plan, failed2, prefix="r")
 
 
 def test_inv_4_below_70_percent_rejects_the_whole_delivery():
@@ -64,7 +64,7 @@ def test_inv_4_below_70_percent_rejects_the_whole_delivery():
 def test_inv_4_exactly_70_percent_means_inspect_every_unit():
     line = two_rounds(3, 3)  # 14 of 20 pass = exactly 70%
     assert line.verdict is Verdict.AWAITING_FULL_INSPECTION
-    full = record_inspection(line, InspectionRound.FULL, 100, 12, prefix="r")
+    full = record_inspection(line, InspectionStage.FULL, 100, 12, prefix="r")
     assert full.verdict is Verdict.PARTLY_ACCEPTED
     assert (full.accepted_units, full.defective_units) == (88, 12)
 
@@ -77,19 +77,19 @@ def test_inv_4_just_under_70_percent_rejects():
 
 def test_inv_4_rounds_must_follow_the_plan():
     with pytest.raises(InvalidArgument) as exc:
-        record_inspection(counted(100), InspectionRound.ROUND_1, 9, 0, prefix="results[0]")
+        record_inspection(counted(100), InspectionStage.ROUND_1, 9, 0, prefix="results[0]")
     assert exc.value.violations[0].field == "results[0].inspected_units"
     with pytest.raises(FailedPrecondition):
-        record_inspection(counted(100), InspectionRound.ROUND_2, 10, 0, prefix="r")
-    accepted = record_inspection(counted(100), InspectionRound.ROUND_1, 10, 0, prefix="r")
+        record_inspection(counted(100), InspectionStage.ROUND_2, 10, 0, prefix="r")
+    accepted = record_inspection(counted(100), InspectionStage.ROUND_1, 10, 0, prefix="r")
     with pytest.raises(FailedPrecondition):
-        record_inspection(accepted, InspectionRound.FULL, 100, 0, prefix="r")
+        record_inspection(accepted, InspectionStage.FULL, 100, 0, prefix="r")
     with pytest.raises(InvalidArgument):
-        record_inspection(counted(100), InspectionRound.ROUND_1, 10, 11, prefix="r")
+        record_inspection(counted(100), InspectionStage.ROUND_1, 10, 11, prefix="r")
 
 
 def test_inv_4_a_single_unit_failing_rejects_without_a_second_round():
-    line = record_inspection(counted(1), InspectionRound.ROUND_1, 1, 1, prefix="r")
+    line = record_inspection(counted(1), InspectionStage.ROUND_1, 1, 1, prefix="r")
     assert line.round2_plan == 0
     assert line.verdict is Verdict.REJECT_DELIVERY
 
@@ -101,7 +101,7 @@ def test_inv_3_shortage_and_overage_are_recorded():
 
 
 def test_inv_3_count_is_frozen_once_inspection_starts():
-    line = record_inspection(counted(10), InspectionRound.ROUND_1, 1, 0, prefix="r")
+    line = record_inspection(counted(10), InspectionStage.ROUND_1, 1, 0, prefix="r")
     with pytest.raises(FailedPrecondition):
         record_count(line, 9, field="counts[0].received_quantity")
 

@@ -7,29 +7,13 @@ from datetime import datetime
 from shop.inventory.v1 import inventory_pb2 as pb
 
 from libs.timestamps import to_timestamp
+from services.inventory.api.enums import HOLD_STATUS, RESERVATION_STATUS, SKU_KIND
 from services.inventory.domain.lots import LotStock
-from services.inventory.domain.reservations import HoldStatus, ReservationStatus
-from services.inventory.domain.skus import Sku, SkuKind
+from services.inventory.domain.places import Warehouse
+from services.inventory.domain.skus import Sku
 from services.inventory.domain.stock import StockLevel
 from services.inventory.store.holds import Hold
 from services.inventory.store.reservations import Reservation
-
-KIND_FROM_PB = {
-    pb.SKU_KIND_SELLABLE: SkuKind.SELLABLE,
-    pb.SKU_KIND_PACKING_MATERIAL: SkuKind.PACKING_MATERIAL,
-}
-KIND_TO_PB = {kind: value for value, kind in KIND_FROM_PB.items()}
-_RESERVATION_STATUS = {
-    ReservationStatus.ACTIVE: pb.RESERVATION_STATUS_ACTIVE,
-    ReservationStatus.RELEASED: pb.RESERVATION_STATUS_RELEASED,
-    ReservationStatus.ISSUED: pb.RESERVATION_STATUS_ISSUED,
-    ReservationStatus.CUT: pb.RESERVATION_STATUS_CUT,
-}
-_HOLD_STATUS = {
-    HoldStatus.ACTIVE: pb.HOLD_STATUS_ACTIVE,
-    HoldStatus.RELEASED: pb.HOLD_STATUS_RELEASED,
-    HoldStatus.EXPIRED: pb.HOLD_STATUS_EXPIRED,
-}
 
 
 def sku_to_pb(sku: Sku, created_at: datetime) -> pb.Sku:
@@ -41,8 +25,14 @@ def sku_to_pb(sku: Sku, created_at: datetime) -> pb.Sku:
         name=sku.name,
         category=sku.category,
         barcode=sku.barcode,
-        kind=KIND_TO_PB[sku.kind],
+        kind=SKU_KIND.to_pb(sku.kind),
         created_at=to_timestamp(created_at),
+    )
+
+
+def warehouse_to_pb(warehouse: Warehouse) -> pb.Warehouse:
+    return pb.Warehouse(
+        warehouse_code=warehouse.warehouse_code, name=warehouse.name, sellable=warehouse.sellable
     )
 
 
@@ -74,12 +64,13 @@ def reservation_to_pb(reservation: Reservation) -> pb.Reservation:
     return pb.Reservation(
         order_id=reservation.order_id,
         warehouse_code=reservation.warehouse_code,
-        status=_RESERVATION_STATUS[reservation.status],
+        status=RESERVATION_STATUS.to_pb(reservation.status),
         lines=[
             pb.ReservationLine(sku_code=line.sku_code, quantity=line.quantity, issued=line.issued)
             for line in reservation.lines
         ],
         created_at=to_timestamp(reservation.created_at),
+        shop_code=reservation.shop_code,
     )
 
 
@@ -90,7 +81,7 @@ def hold_to_pb(hold: Hold) -> pb.Hold:
         warehouse_code=hold.warehouse_code,
         quantity=hold.quantity,
         customer_ref=hold.customer_ref,
-        status=_HOLD_STATUS[hold.status],
+        status=HOLD_STATUS.to_pb(hold.status),
         expires_at=to_timestamp(hold.expires_at),
         created_at=to_timestamp(hold.created_at),
     )

@@ -3,56 +3,46 @@
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
 from shop.inventory.v1 import inventory_pb2 as pb
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs import identity
 from libs.business_time import business_day
 from libs.db import Database
 from libs.errors import InvalidArgument
-from libs.idempotency import transact_once
+from libs.grpc_errors import required
 from libs.telemetry import set_attributes
 from libs.timestamps import to_timestamp
-from services.inventory.domain import counts as rules
-from services.inventory.domain.counts import Approval, CountKind, CountStatus, DamagedDisposition
-from services.inventory.store import counts, daily_close
-from services.inventory.store.counts import Count
+from services.inventory.api.enums import COUNT_KIND, DAMAGED_DISPOSITION
+from services.inventory.domain.counts import Approval, CountKind
+from services.inventory.domain.places import warehouse_or_default
+from services.inventory.domain.stock_counts import CountedLine, CountStage, StockCount, count_plan
+from services.inventory.store import catalogue, counts, daily_close
 from services.inventory.store.daily_close import DayClose
-from services.inventory.store.tables import kit
-
-PLANNERS = ("warehouse_supervisor", "stock_keeper")
-COUNTERS = ("stock_keeper",)
-APPROVERS = ("warehouse_supervisor",)
-_KIND = {pb.COUNT_KIND_CYCLE: CountKind.CYCLE, pb.COUNT_KIND_FULL: CountKind.FULL}
-_KIND_PB = {v: k for k, v in _KIND.items()}
-_DISPOSITION = {
-    pb.DAMAGED_DISPOSITION_DEFECTIVE_WAREHOUSE: DamagedDisposition.DEFECTIVE_WAREHOUSE,
-    pb.DAMAGED_DISPOSITION_SCRAP: DamagedDisposition.SCRAP,
-}
-_DISPOSITION_PB = {v: k for k, v in _DISPOSITION.items()}
 
 
 def parse_date(value: str, field: str) -> date:
+    """A request's YYYY-MM-DD date; InvalidArgument naming ``field`` otherwise."""
     try:
         return date.fromisoformat(value)
     except ValueError:
         raise InvalidArgument.for_field(field, f"must be a date YYYY-MM-DD, got {value!r}") from None
 
 
-def count_to_pb(count: Count) -> pb.Count:
+def count_to_pb(count: StockCount) -> pb.Count:
     out = pb.Count(
         count_id=count.count_id,
         warehouse_code=count.warehouse_code,
-        kind=_KIND_PB[count.kind],
+        kind=COUNT_KIND.to_pb(count.kind),
         planned_for=count.planned_for.isoformat(),
-        posted=count.status is CountStatus.POSTED,
+        posted=count.stage is CountStage.POSTED,
         approved_by=count.approved_by or "",
         reason=count.reason,
         responsible_person=count.responsible_person,
-        damaged_disposition=_DISPOSITION_PB[count.disposition] if count.disposition else 0,  # type: ignore[arg-type]
+        damaged_disposition=DAMAGED_DISPOSITION.to_pb_or_unspecified(count.disposition),
         cut_order_ids=list(count.cut_order_ids),
         cut_hold_ids=list(count.cut_hold_ids),
     )
@@ -88,81 +78,65 @@ class CountsApi:
     db: Database
 
     async def PlanCount(self, request: pb.PlanCountRequest, context: Any) -> pb.PlanCountResponse:
-        caller = identity.require_role(*PLANNERS)
-        kind = _KIND.get(request.kind)
-        if kind is None:
-            raise InvalidArgument.for_field("kind", "must be cycle or full")
-        planned_for = parse_date(request.planned_for, "planned_for")
-        sku_codes = sorted({s.strip() for s in request.sku_codes if s.strip()})
-        rules.check_plan(kind, planned_for, sku_codes)
-        if not request.warehouse_code.strip():
-            raise InvalidArgument.for_field("warehouse_code", "is required")
-
-        async def perform(conn: AsyncConnection) -> pb.PlanCountResponse:
-            count = await counts.plan(
-                conn,
-                warehouse_code=request.warehouse_code.strip(),
-                kind=kind,
-                planned_for=planned_for,
-                sku_codes=sku_codes,
+        caller = identity.current()
+        kind: CountKind = COUNT_KIND.from_pb(request.kind, field="kind")
+        plan = count_plan(
+            warehouse_or_default(request.warehouse_code),
+            kind,
+            parse_date(request.planned_for, "planned_for"),
+            request.sku_codes,
+        )
+        async with self.db.transaction() as conn:
+            await catalogue.warehouse_sellable(conn, plan.warehouse_code)
+            unknown = await catalogue.unknown_skus(conn, list(plan.sku_codes))
+            book = await counts.book(
+                conn, plan.warehouse_code, list(plan.sku_codes) if kind is CountKind.CYCLE else None
+            )
+            count = StockCount.plan(
+                plan,
+                count_id=str(uuid.uuid4()),
+                book=book,
+                unknown_skus=unknown,
                 actor=caller.subject,
+                now=datetime.now(UTC),
             )
             set_attributes(count_id=count.count_id)
-            return pb.PlanCountResponse(count=count_to_pb(count))
-
-        return await transact_once(
-            self.db, kit.idempotency, operation="PlanCount", request_id=request.request_id,
-            request=request, response_type=pb.PlanCountResponse, perform=perform,
-        )  # fmt: skip
+            await counts.add(conn, count)
+        return pb.PlanCountResponse(count=count_to_pb(count))
 
     async def RecordCount(self, request: pb.RecordCountRequest, context: Any) -> pb.RecordCountResponse:
-        identity.require_role(*COUNTERS)
         set_attributes(count_id=request.count_id)
-        if not request.lines:
-            raise InvalidArgument.for_field("lines", "record at least one line")
+        required(request.lines, "lines", "counted")
+        found = [CountedLine(line.line_no, line.counted, line.damaged) for line in request.lines]
         async with self.db.transaction() as conn:
-            count = await counts.get(conn, request.count_id, lock=True)
-            count.require_open()
-            by_no = {line.line_no: line for line in count.lines}
-            for i, counted in enumerate(request.lines):
-                line = by_no.get(counted.line_no)
-                if line is None:
-                    raise InvalidArgument.for_field(
-                        f"lines[{i}].line_no", f"the sheet has no line {counted.line_no}"
-                    )
-                await counts.save_line(
-                    conn,
-                    count.count_id,
-                    rules.record(line, counted.counted, counted.damaged, prefix=f"lines[{i}]"),
-                )
-            count = await counts.get(conn, request.count_id)
+            count = await counts.load(conn, request.count_id, lock=True)
+            count.record(found)
+            await counts.save(conn, count)
         return pb.RecordCountResponse(count=count_to_pb(count))
 
     async def ApproveCount(self, request: pb.ApproveCountRequest, context: Any) -> pb.ApproveCountResponse:
-        caller = identity.require_role(*APPROVERS)
+        caller = identity.current()
         set_attributes(count_id=request.count_id)
         approval = Approval(
-            request.reason, request.responsible_person, _DISPOSITION.get(request.damaged_disposition)
+            request.reason,
+            request.responsible_person,
+            DAMAGED_DISPOSITION.from_pb_or_none(request.damaged_disposition, field="damaged_disposition"),
         )
-
-        async def perform(conn: AsyncConnection) -> pb.ApproveCountResponse:
-            count = await counts.get(conn, request.count_id, lock=True)
-            posted = await counts.approve(conn, count, approval, actor=caller.subject)
-            return pb.ApproveCountResponse(count=count_to_pb(posted))
-
-        return await transact_once(
-            self.db, kit.idempotency, operation="ApproveCount", request_id=request.request_id,
-            request=request, response_type=pb.ApproveCountResponse, perform=perform,
-        )  # fmt: skip
+        async with self.db.transaction() as conn:
+            count = await counts.load(conn, request.count_id, lock=True)
+            promises = await counts.promises_at_risk(conn, count, approval)
+            count.approve(approval, promises=promises, actor=caller.subject, now=datetime.now(UTC))
+            await counts.save(conn, count)
+        return pb.ApproveCountResponse(count=count_to_pb(count))
 
     async def GetCount(self, request: pb.GetCountRequest, context: Any) -> pb.GetCountResponse:
         identity.current()
         async with self.db.connection() as conn:
-            count = await counts.get(conn, request.count_id)
+            count = await counts.load(conn, request.count_id)
         return pb.GetCountResponse(count=count_to_pb(count))
 
     async def CloseDay(self, request: pb.CloseDayRequest, context: Any) -> pb.CloseDayResponse:
-        caller = identity.require_role(*APPROVERS)
+        caller = identity.current()
         day = parse_date(request.business_date, "business_date")
         if day > business_day(datetime.now(UTC)):
             raise InvalidArgument.for_field(

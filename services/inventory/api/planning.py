@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import UTC, date, datetime
 from fractions import Fraction
 from typing import Any
 
 from shop.inventory.v1 import inventory_pb2 as pb
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs import identity
 from libs.business_time import BUSINESS_ZONE, business_day
 from libs.db import Database
 from libs.errors import InvalidArgument
-from libs.idempotency import transact_once
 from libs.timestamps import to_timestamp
 from services.inventory.api.convert import level_to_pb
 from services.inventory.api.counts import parse_date
+from services.inventory.api.enums import SUPPLIER_KIND
+from services.inventory.domain.places import DEFECTIVE_WAREHOUSE, warehouse_or_default
 from services.inventory.domain.replenishment import (
     ReplenishmentPolicy,
     cover_days,
@@ -25,22 +26,12 @@ from services.inventory.domain.replenishment import (
     validate_policy,
 )
 from services.inventory.domain.reservations import reservation_request
+from services.inventory.domain.skus import SkuKind
 from services.inventory.domain.stock import stock_in
-from services.inventory.domain.supplier_returns import SupplierKind, month_end, return_due
+from services.inventory.domain.supplier_returns import month_end, return_due
 from services.inventory.store import catalogue, ledger, planning, suppliers
 from services.inventory.store.planning import Plan
 from services.inventory.store.suppliers import DefectiveLot, Supplier
-from services.inventory.store.tables import kit
-
-PLANNERS = ("purchasing", "warehouse_supervisor")
-APPROVERS = ("purchasing",)
-PACKERS = ("stock_keeper", "logistics_clerk")
-BUYERS = ("purchasing",)
-RETURNERS = ("stock_keeper",)
-_KIND = {
-    pb.SUPPLIER_KIND_MANUFACTURER: SupplierKind.MANUFACTURER,
-    pb.SUPPLIER_KIND_SPORADIC: SupplierKind.SPORADIC,
-}
 
 
 def decimal(value: Fraction | None) -> str:
@@ -117,7 +108,7 @@ class PlanningApi:
     async def SetReplenishmentPolicy(
         self, request: pb.SetReplenishmentPolicyRequest, context: Any
     ) -> pb.SetReplenishmentPolicyResponse:
-        caller = identity.require_role(*PLANNERS)
+        caller = identity.current()
         given = request.policy
         policy = validate_policy(
             given.category,
@@ -134,7 +125,7 @@ class PlanningApi:
     async def GenerateReplenishmentPlan(
         self, request: pb.GenerateReplenishmentPlanRequest, context: Any
     ) -> pb.GenerateReplenishmentPlanResponse:
-        caller = identity.require_role(*PLANNERS)
+        caller = identity.current()
         day = parse_date(request.business_date, "business_date") if request.business_date else _today()
         async with self.db.transaction() as conn:
             plan = await planning.generate_plan(conn, day, actor=caller.subject)
@@ -143,7 +134,7 @@ class PlanningApi:
     async def ApproveReplenishmentPlan(
         self, request: pb.ApproveReplenishmentPlanRequest, context: Any
     ) -> pb.ApproveReplenishmentPlanResponse:
-        caller = identity.require_role(*APPROVERS)
+        caller = identity.current()
         async with self.db.transaction() as conn:
             plan = await planning.approve_plan(conn, request.plan_id, actor=caller.subject)
         return pb.ApproveReplenishmentPlanResponse(plan=plan_to_pb(plan))
@@ -151,17 +142,16 @@ class PlanningApi:
     async def RecordPackingUse(
         self, request: pb.RecordPackingUseRequest, context: Any
     ) -> pb.RecordPackingUseResponse:
-        caller = identity.require_role(*PACKERS)
+        caller = identity.current()
         use = stock_in(
             sku_code=request.sku_code,
-            warehouse_code=request.warehouse_code or "MAIN",
+            warehouse_code=warehouse_or_default(request.warehouse_code),
             quantity=request.quantity,
             note="",
         )
-
-        async def perform(conn: AsyncConnection) -> pb.RecordPackingUseResponse:
+        async with self.db.transaction() as conn:
             sku, _ = await catalogue.get_sku(conn, use.sku_code)
-            if sku.kind.value != "packing_material":
+            if sku.kind is not SkuKind.PACKING_MATERIAL:
                 raise InvalidArgument.for_field("sku_code", f"{use.sku_code} is not a packing material")
             await catalogue.warehouse_sellable(conn, use.warehouse_code)
             await planning.record_packing_use(
@@ -169,17 +159,12 @@ class PlanningApi:
                 sku_code=use.sku_code,
                 warehouse_code=use.warehouse_code,
                 quantity=use.quantity,
-                document_id=request.request_id,
+                # The movement names the request that caused it; without an id, a fresh one.
+                document_id=request.request_id or str(uuid.uuid4()),
                 actor=caller.subject,
             )
-            return pb.RecordPackingUseResponse(
-                level=level_to_pb(await ledger.level_of(conn, use.sku_code, use.warehouse_code))
-            )
-
-        return await transact_once(
-            self.db, kit.idempotency, operation="RecordPackingUse", request_id=request.request_id,
-            request=request, response_type=pb.RecordPackingUseResponse, perform=perform,
-        )  # fmt: skip
+            level = await ledger.level_of(conn, use.sku_code, use.warehouse_code)
+        return pb.RecordPackingUseResponse(level=level_to_pb(level))
 
     async def ListPackingAlerts(
         self, request: pb.ListPackingAlertsRequest, context: Any
@@ -212,15 +197,12 @@ class PlanningApi:
     async def RegisterSupplier(
         self, request: pb.RegisterSupplierRequest, context: Any
     ) -> pb.RegisterSupplierResponse:
-        identity.require_role(*BUYERS)
-        kind = _KIND.get(request.kind)
         code, name = request.supplier_code.strip(), request.name.strip()
         if not code or len(code) > 64:
             raise InvalidArgument.for_field("supplier_code", "is required (at most 64 characters)")
         if not name:
             raise InvalidArgument.for_field("name", "is required")
-        if kind is None:
-            raise InvalidArgument.for_field("kind", "must be manufacturer or sporadic")
+        kind = SUPPLIER_KIND.from_pb(request.kind, field="kind")
         async with self.db.transaction() as conn:
             await suppliers.register(conn, Supplier(code, name, kind))
         return pb.RegisterSupplierResponse(supplier_code=code)
@@ -228,26 +210,20 @@ class PlanningApi:
     async def ReturnToSupplier(
         self, request: pb.ReturnToSupplierRequest, context: Any
     ) -> pb.ReturnToSupplierResponse:
-        caller = identity.require_role(*RETURNERS)
+        caller = identity.current()
         if not request.supplier_code.strip():
             raise InvalidArgument.for_field("supplier_code", "is required")
         # The same line rules as an order's reservation; the supplier stands where the order would.
         wanted = reservation_request(
             request.supplier_code,
-            "DEFECTIVE",
+            DEFECTIVE_WAREHOUSE,
             [(line.sku_code, line.quantity) for line in request.lines],
         )
-
-        async def perform(conn: AsyncConnection) -> pb.ReturnToSupplierResponse:
+        async with self.db.transaction() as conn:
             return_id = await suppliers.return_to_supplier(
                 conn, request.supplier_code, wanted.lines, actor=caller.subject
             )
-            return pb.ReturnToSupplierResponse(return_id=return_id)
-
-        return await transact_once(
-            self.db, kit.idempotency, operation="ReturnToSupplier", request_id=request.request_id,
-            request=request, response_type=pb.ReturnToSupplierResponse, perform=perform,
-        )  # fmt: skip
+        return pb.ReturnToSupplierResponse(return_id=return_id)
 
     async def ListDefectiveStock(
         self, request: pb.ListDefectiveStockRequest, context: Any

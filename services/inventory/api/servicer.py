@@ -8,49 +8,35 @@ from typing import Any
 
 from shop.inventory.v1 import inventory_pb2 as pb
 from shop.inventory.v1 import inventory_pb2_grpc as pb_grpc
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs import identity
 from libs.db import Database
-from libs.errors import InvalidArgument
-from libs.idempotency import transact_once
+from libs.errors import InvalidArgument, PermissionDenied
 from libs.telemetry import set_attributes
 from libs.timestamps import from_timestamp
 from services.inventory.api.convert import (
-    KIND_FROM_PB,
     hold_to_pb,
     level_to_pb,
     lot_to_pb,
     reservation_to_pb,
     sku_to_pb,
+    warehouse_to_pb,
 )
 from services.inventory.api.counts import CountsApi
+from services.inventory.api.enums import ACCESS_PURPOSE, SKU_KIND
 from services.inventory.api.planning import PlanningApi
 from services.inventory.api.receiving import ReceivingApi
 from services.inventory.api.transfers import TransfersApi
 from services.inventory.domain import access as access_rules
 from services.inventory.domain import places
 from services.inventory.domain.lots import label_id_for
+from services.inventory.domain.places import warehouse_or_default
 from services.inventory.domain.reservations import hold_request, reservation_request
-from services.inventory.domain.skus import new_sku
-from services.inventory.domain.stock import Movement, MovementKind, put_away, stock_in
+from services.inventory.domain.skus import DEFAULT_KIND, new_sku
+from services.inventory.domain.stock import Movement, MovementKind, available_for_sale, put_away, stock_in
 from services.inventory.store import access, catalogue, holds, ledger, reservations, transfers
-from services.inventory.store.tables import kit
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["InventoryService"].full_name
-DEFAULT_WAREHOUSE = "MAIN"
-_PURPOSE = {
-    pb.ACCESS_PURPOSE_GOODS_HANDLING: access_rules.Purpose.GOODS_HANDLING,
-    pb.ACCESS_PURPOSE_SPECIAL: access_rules.Purpose.SPECIAL,
-}
-
-# Who may do what. INV-18: only stock keepers move stock in the warehouse.
-CATALOGUE_EDITORS = ("stock_keeper", "warehouse_supervisor", "purchasing", "integrator")
-PLACE_EDITORS = ("warehouse_supervisor",)
-# Reservations are made and released by the order flow (the orders service calls as integrator or on behalf
-# of customer service and supervisors).
-RESERVERS = ("integrator", "customer_service", "supervisor", "stock_keeper")
-HOLDERS = ("promoter", "customer_service", "supervisor")
 
 
 def _uuid(value: str, field: str) -> uuid.UUID:
@@ -67,7 +53,7 @@ class InventoryServicer(ReceivingApi, TransfersApi, CountsApi, PlanningApi, pb_g
     # --- items and places -------------------------------------------------------------------------
 
     async def RegisterSku(self, request: pb.RegisterSkuRequest, context: Any) -> pb.RegisterSkuResponse:
-        caller = identity.require_role(*CATALOGUE_EDITORS)
+        caller = identity.current()
         sku = new_sku(
             sku_code=request.sku_code,
             style_number=request.style_number,
@@ -76,18 +62,13 @@ class InventoryServicer(ReceivingApi, TransfersApi, CountsApi, PlanningApi, pb_g
             name=request.name,
             category=request.category,
             barcode=request.barcode,
-            kind=KIND_FROM_PB.get(request.kind),
+            # An unset kind is the default, a sellable item; an unknown one is refused.
+            kind=SKU_KIND.from_pb_or_none(request.kind, field="kind") or DEFAULT_KIND,
         )
         set_attributes(sku=sku.sku_code)
-
-        async def register(conn: AsyncConnection) -> pb.RegisterSkuResponse:
+        async with self.db.transaction() as conn:
             created_at = await catalogue.add_sku(conn, sku, actor=caller.subject)
-            return pb.RegisterSkuResponse(sku=sku_to_pb(sku, created_at))
-
-        return await transact_once(
-            self.db, kit.idempotency, operation="RegisterSku", request_id=request.request_id,
-            request=request, response_type=pb.RegisterSkuResponse, perform=register,
-        )  # fmt: skip
+        return pb.RegisterSkuResponse(sku=sku_to_pb(sku, created_at))
 
     async def GetSku(self, request: pb.GetSkuRequest, context: Any) -> pb.GetSkuResponse:
         identity.current()
@@ -99,21 +80,14 @@ class InventoryServicer(ReceivingApi, TransfersApi, CountsApi, PlanningApi, pb_g
     async def CreateWarehouse(
         self, request: pb.CreateWarehouseRequest, context: Any
     ) -> pb.CreateWarehouseResponse:
-        identity.require_role(*PLACE_EDITORS)
-        warehouse = places.new_warehouse(request.warehouse_code, request.name, request.sellable)
-
-        async def create(conn: AsyncConnection) -> pb.CreateWarehouseResponse:
+        warehouse = places.new_warehouse(
+            request.warehouse_code,
+            request.name,
+            request.sellable if request.HasField("sellable") else None,
+        )
+        async with self.db.transaction() as conn:
             await catalogue.add_warehouse(conn, warehouse)
-            return pb.CreateWarehouseResponse(
-                warehouse=pb.Warehouse(
-                    warehouse_code=warehouse.warehouse_code, name=warehouse.name, sellable=warehouse.sellable
-                )
-            )
-
-        return await transact_once(
-            self.db, kit.idempotency, operation="CreateWarehouse", request_id=request.request_id,
-            request=request, response_type=pb.CreateWarehouseResponse, perform=create,
-        )  # fmt: skip
+        return pb.CreateWarehouseResponse(warehouse=warehouse_to_pb(warehouse))
 
     async def ListWarehouses(
         self, request: pb.ListWarehousesRequest, context: Any
@@ -121,28 +95,17 @@ class InventoryServicer(ReceivingApi, TransfersApi, CountsApi, PlanningApi, pb_g
         identity.current()
         async with self.db.connection() as conn:
             found = await catalogue.list_warehouses(conn)
-        return pb.ListWarehousesResponse(
-            warehouses=[
-                pb.Warehouse(warehouse_code=w.warehouse_code, name=w.name, sellable=w.sellable) for w in found
-            ]
-        )
+        return pb.ListWarehousesResponse(warehouses=[warehouse_to_pb(w) for w in found])
 
     async def CreateBin(self, request: pb.CreateBinRequest, context: Any) -> pb.CreateBinResponse:
-        identity.require_role(*PLACE_EDITORS)
         bin_ = places.new_bin(request.warehouse_code, request.bin_code, request.description)
-
-        async def create(conn: AsyncConnection) -> pb.CreateBinResponse:
+        async with self.db.transaction() as conn:
             await catalogue.add_bin(conn, bin_)
-            return pb.CreateBinResponse(
-                bin=pb.Bin(
-                    warehouse_code=bin_.warehouse_code, bin_code=bin_.bin_code, description=bin_.description
-                )
+        return pb.CreateBinResponse(
+            bin=pb.Bin(
+                warehouse_code=bin_.warehouse_code, bin_code=bin_.bin_code, description=bin_.description
             )
-
-        return await transact_once(
-            self.db, kit.idempotency, operation="CreateBin", request_id=request.request_id,
-            request=request, response_type=pb.CreateBinResponse, perform=create,
-        )  # fmt: skip
+        )
 
     async def ListBins(self, request: pb.ListBinsRequest, context: Any) -> pb.ListBinsResponse:
         identity.current()
@@ -162,20 +125,21 @@ class InventoryServicer(ReceivingApi, TransfersApi, CountsApi, PlanningApi, pb_g
         caller = identity.current()
         receipt = stock_in(
             sku_code=request.sku_code,
-            warehouse_code=request.warehouse_code,
+            warehouse_code=warehouse_or_default(request.warehouse_code),
             quantity=request.quantity,
             note=request.note,
             bin_code=request.bin_code,
         )
         set_attributes(sku=receipt.sku_code, warehouse=receipt.warehouse_code)
-
-        async def receive(conn: AsyncConnection) -> pb.ReceiveStockResponse:
+        async with self.db.transaction() as conn:
             await access.require_stock_mover(conn, caller)
             await catalogue.get_sku(conn, receipt.sku_code)
             await catalogue.warehouse_sellable(conn, receipt.warehouse_code)
             if receipt.bin_code:
                 await catalogue.require_bin(conn, receipt.warehouse_code, receipt.bin_code)
             lot_id = uuid.uuid4()
+            # The movement names the request that caused it; without an id, the new lot does.
+            document_id = request.request_id or str(lot_id)
             await ledger.new_lot(
                 conn,
                 lot_id=lot_id,
@@ -183,7 +147,7 @@ class InventoryServicer(ReceivingApi, TransfersApi, CountsApi, PlanningApi, pb_g
                 sku_code=receipt.sku_code,
                 quantity=receipt.quantity,
                 document_type="stock_in",
-                document_id=request.request_id,
+                document_id=document_id,
             )
             levels = await ledger.post(
                 conn,
@@ -196,7 +160,7 @@ class InventoryServicer(ReceivingApi, TransfersApi, CountsApi, PlanningApi, pb_g
                         bin_code=receipt.bin_code,
                         on_hand_delta=receipt.quantity,
                         document_type="stock_in",
-                        document_id=request.request_id,
+                        document_id=document_id,
                         note=receipt.note,
                     )
                 ],
@@ -207,26 +171,20 @@ class InventoryServicer(ReceivingApi, TransfersApi, CountsApi, PlanningApi, pb_g
                 for x in await ledger.lots_of(conn, receipt.sku_code, receipt.warehouse_code)
                 if x.lot_id == lot_id
             ]
-            return pb.ReceiveStockResponse(
-                lot=lot_to_pb(lot), level=level_to_pb(levels[(receipt.sku_code, receipt.warehouse_code)])
-            )
-
-        return await transact_once(
-            self.db, kit.idempotency, operation="ReceiveStock", request_id=request.request_id,
-            request=request, response_type=pb.ReceiveStockResponse, perform=receive,
-        )  # fmt: skip
+        return pb.ReceiveStockResponse(
+            lot=lot_to_pb(lot), level=level_to_pb(levels[(receipt.sku_code, receipt.warehouse_code)])
+        )
 
     async def PutAway(self, request: pb.PutAwayRequest, context: Any) -> pb.PutAwayResponse:
         caller = identity.current()
         lot_id = _uuid(request.lot_id, "lot_id")
         move = put_away(
-            warehouse_code=request.warehouse_code,
+            warehouse_code=warehouse_or_default(request.warehouse_code),
             from_bin_code=request.from_bin_code,
             to_bin_code=request.to_bin_code,
             quantity=request.quantity,
         )
-
-        async def perform(conn: AsyncConnection) -> pb.PutAwayResponse:
+        async with self.db.transaction() as conn:
             await access.require_stock_mover(conn, caller)
             sku_code = await catalogue.sku_of_lot(conn, lot_id)
             set_attributes(sku=sku_code, warehouse=move.warehouse_code)
@@ -237,7 +195,7 @@ class InventoryServicer(ReceivingApi, TransfersApi, CountsApi, PlanningApi, pb_g
                 "warehouse_code": move.warehouse_code,
                 "lot_id": lot_id,
                 "document_type": "put_away",
-                "document_id": request.request_id,
+                "document_id": request.request_id or str(uuid.uuid4()),
             }
             await ledger.post(
                 conn,
@@ -250,12 +208,7 @@ class InventoryServicer(ReceivingApi, TransfersApi, CountsApi, PlanningApi, pb_g
             lots = [
                 x for x in await ledger.lots_of(conn, sku_code, move.warehouse_code) if x.lot_id == lot_id
             ]
-            return pb.PutAwayResponse(lots=[lot_to_pb(x) for x in lots])
-
-        return await transact_once(
-            self.db, kit.idempotency, operation="PutAway", request_id=request.request_id,
-            request=request, response_type=pb.PutAwayResponse, perform=perform,
-        )  # fmt: skip
+        return pb.PutAwayResponse(lots=[lot_to_pb(x) for x in lots])
 
     async def GetStockLevels(
         self, request: pb.GetStockLevelsRequest, context: Any
@@ -264,16 +217,14 @@ class InventoryServicer(ReceivingApi, TransfersApi, CountsApi, PlanningApi, pb_g
         set_attributes(sku=request.sku_code)
         async with self.db.connection() as conn:
             await catalogue.get_sku(conn, request.sku_code)
-            levels = {
-                lv.warehouse_code: level_to_pb(lv) for lv in await ledger.levels_of(conn, request.sku_code)
-            }
-            for warehouse_code, units in (await transfers.in_transit_to(conn, request.sku_code)).items():
-                if warehouse_code not in levels:
-                    levels[warehouse_code] = level_to_pb(
-                        await ledger.level_of(conn, request.sku_code, warehouse_code)
-                    )
-                levels[warehouse_code].in_transit = units
-        return pb.GetStockLevelsResponse(levels=[levels[code] for code in sorted(levels)])
+            found = {lv.warehouse_code: lv for lv in await ledger.levels_of(conn, request.sku_code)}
+            in_transit = await transfers.in_transit_to(conn, request.sku_code)
+            for warehouse_code in sorted(set(in_transit) - set(found)):
+                found[warehouse_code] = await ledger.level_of(conn, request.sku_code, warehouse_code)
+        levels = [level_to_pb(found[code]) for code in sorted(found)]
+        for level in levels:
+            level.in_transit = in_transit.get(level.warehouse_code, 0)
+        return pb.GetStockLevelsResponse(levels=levels, available=available_for_sale(found.values()))
 
     async def ListLots(self, request: pb.ListLotsRequest, context: Any) -> pb.ListLotsResponse:
         identity.current()
@@ -288,12 +239,19 @@ class InventoryServicer(ReceivingApi, TransfersApi, CountsApi, PlanningApi, pb_g
     # --- reservations and holds -----------------------------------------------------------------
 
     async def ReserveStock(self, request: pb.ReserveStockRequest, context: Any) -> pb.ReserveStockResponse:
-        caller = identity.require_role(*RESERVERS)
+        caller = identity.current()
         wanted = reservation_request(
             request.order_id,
-            request.warehouse_code or DEFAULT_WAREHOUSE,
+            warehouse_or_default(request.warehouse_code),
             [(line.sku_code, line.quantity) for line in request.lines],
+            request.shop_code,
         )
+        if not caller.acts_for(wanted.shop_code):
+            raise PermissionDenied.for_field(
+                "shop_code",
+                f"this token does not act for shop {wanted.shop_code!r}",
+                reason="SHOP_NOT_GRANTED",
+            )
         set_attributes(order_id=wanted.order_id)
         async with self.db.transaction() as conn:
             reservation, created = await reservations.reserve(conn, wanted, actor=caller.subject)
@@ -302,9 +260,11 @@ class InventoryServicer(ReceivingApi, TransfersApi, CountsApi, PlanningApi, pb_g
     async def ReleaseReservation(
         self, request: pb.ReleaseReservationRequest, context: Any
     ) -> pb.ReleaseReservationResponse:
-        caller = identity.require_role(*RESERVERS)
+        caller = identity.current()
         set_attributes(order_id=request.order_id)
         async with self.db.transaction() as conn:
+            found = await reservations.require(conn, request.order_id, lock=True)
+            identity.require_shop(found.shop_code, field="order_id", of=caller)
             reservation, _ = await reservations.release(
                 conn, request.order_id, actor=caller.subject, reason=request.reason[:500]
             )
@@ -320,62 +280,49 @@ class InventoryServicer(ReceivingApi, TransfersApi, CountsApi, PlanningApi, pb_g
                 "shipment_id", "is required: stock leaves only against a document (INV-11)"
             )
         wanted = [(line.sku_code, line.quantity) for line in request.lines] or None
-
-        async def perform(conn: AsyncConnection) -> pb.IssueReservationResponse:
+        async with self.db.transaction() as conn:
             await access.require_stock_mover(conn, caller)
             reservation, picks = await reservations.issue(
                 conn, request.order_id, wanted, actor=caller.subject, shipment_id=request.shipment_id
             )
-            return pb.IssueReservationResponse(
-                reservation=reservation_to_pb(reservation),
-                issued=[
-                    pb.IssuedLot(
-                        sku_code=p.sku_code,
-                        lot_id=str(p.pick.lot_id),
-                        bin_code=p.pick.bin_code,
-                        quantity=p.pick.quantity,
-                    )
-                    for p in picks
-                ],
-            )
-
-        return await transact_once(
-            self.db, kit.idempotency, operation="IssueReservation", request_id=request.request_id,
-            request=request, response_type=pb.IssueReservationResponse, perform=perform,
-        )  # fmt: skip
+        return pb.IssueReservationResponse(
+            reservation=reservation_to_pb(reservation),
+            issued=[
+                pb.IssuedLot(
+                    sku_code=p.sku_code,
+                    lot_id=str(p.pick.lot_id),
+                    bin_code=p.pick.bin_code,
+                    quantity=p.pick.quantity,
+                )
+                for p in picks
+            ],
+        )
 
     async def GetReservation(
         self, request: pb.GetReservationRequest, context: Any
     ) -> pb.GetReservationResponse:
-        identity.current()
         async with self.db.connection() as conn:
             reservation = await reservations.require(conn, request.order_id)
+        identity.require_shop(reservation.shop_code, field="order_id")
         return pb.GetReservationResponse(reservation=reservation_to_pb(reservation))
 
     async def PlaceHold(self, request: pb.PlaceHoldRequest, context: Any) -> pb.PlaceHoldResponse:
-        caller = identity.require_role(*HOLDERS)
+        caller = identity.current()
         wanted = hold_request(
             sku_code=request.sku_code,
-            warehouse_code=request.warehouse_code or DEFAULT_WAREHOUSE,
+            warehouse_code=warehouse_or_default(request.warehouse_code),
             quantity=request.quantity,
             customer_ref=request.customer_ref,
             expires_at=from_timestamp(request.expires_at) if request.HasField("expires_at") else None,
             now=datetime.now(UTC),
         )
         set_attributes(sku=wanted.sku_code)
-
-        async def perform(conn: AsyncConnection) -> pb.PlaceHoldResponse:
-            return pb.PlaceHoldResponse(
-                hold=hold_to_pb(await holds.place(conn, wanted, actor=caller.subject))
-            )
-
-        return await transact_once(
-            self.db, kit.idempotency, operation="PlaceHold", request_id=request.request_id,
-            request=request, response_type=pb.PlaceHoldResponse, perform=perform,
-        )  # fmt: skip
+        async with self.db.transaction() as conn:
+            hold = await holds.place(conn, wanted, actor=caller.subject)
+        return pb.PlaceHoldResponse(hold=hold_to_pb(hold))
 
     async def ReleaseHold(self, request: pb.ReleaseHoldRequest, context: Any) -> pb.ReleaseHoldResponse:
-        caller = identity.require_role(*HOLDERS)
+        caller = identity.current()
         hold_id = _uuid(request.hold_id, "hold_id")
         async with self.db.transaction() as conn:
             hold = await holds.release(conn, hold_id, actor=caller.subject)
@@ -394,7 +341,7 @@ class InventoryServicer(ReceivingApi, TransfersApi, CountsApi, PlanningApi, pb_g
         caller = identity.current()
         approval = access_rules.grant(
             user_id=request.user_id,
-            purpose=_PURPOSE.get(request.purpose),
+            purpose=ACCESS_PURPOSE.from_pb_or_none(request.purpose, field="purpose"),
             valid_until=from_timestamp(request.valid_until),
             now=datetime.now(UTC),
             grantor=caller.subject,

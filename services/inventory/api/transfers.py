@@ -2,37 +2,27 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from shop.inventory.v1 import inventory_pb2 as pb
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs import identity
 from libs.db import Database
-from libs.idempotency import transact_once
 from libs.telemetry import set_attributes
 from libs.timestamps import to_timestamp
+from services.inventory.api.enums import TRANSFER_STATUS
+from services.inventory.domain.places import warehouse_or_default
 from services.inventory.domain.transfers import (
     LoanStatus,
-    TransferStatus,
+    Transfer,
     loan_overdue,
     loan_request,
     transfer_request,
 )
-from services.inventory.store import loans, transfers
+from services.inventory.store import catalogue, loans, transfers
 from services.inventory.store.loans import Loan
-from services.inventory.store.tables import kit
-from services.inventory.store.transfers import Transfer
-
-KEEPERS = ("stock_keeper",)
-DEFAULT_WAREHOUSE = "MAIN"
-_STATUS = {
-    TransferStatus.REQUESTED: pb.TRANSFER_STATUS_REQUESTED,
-    TransferStatus.IN_TRANSIT: pb.TRANSFER_STATUS_IN_TRANSIT,
-    TransferStatus.RECEIVED: pb.TRANSFER_STATUS_RECEIVED,
-    TransferStatus.CANCELLED: pb.TRANSFER_STATUS_CANCELLED,
-}
 
 
 def transfer_to_pb(t: Transfer) -> pb.Transfer:
@@ -40,7 +30,7 @@ def transfer_to_pb(t: Transfer) -> pb.Transfer:
         transfer_id=t.transfer_id,
         from_warehouse_code=t.from_warehouse,
         to_warehouse_code=t.to_warehouse,
-        status=_STATUS[t.status],
+        status=TRANSFER_STATUS.to_pb(t.status),
         lines=[pb.StockLine(sku_code=line.sku_code, quantity=line.quantity) for line in t.lines],
         requested_by=t.requested_by,
         shipped_by=t.shipped_by or "",
@@ -83,89 +73,81 @@ class TransfersApi:
     async def RequestTransfer(
         self, request: pb.RequestTransferRequest, context: Any
     ) -> pb.RequestTransferResponse:
-        caller = identity.require_role(*KEEPERS)
+        caller = identity.current()
         wanted = transfer_request(
             request.from_warehouse_code,
             request.to_warehouse_code,
             [(line.sku_code, line.quantity) for line in request.lines],
         )
-
-        async def perform(conn: AsyncConnection) -> pb.RequestTransferResponse:
-            transfer = await transfers.request(conn, wanted, actor=caller.subject)
+        async with self.db.transaction() as conn:
+            await catalogue.warehouse_sellable(conn, wanted.from_warehouse)
+            await catalogue.warehouse_sellable(conn, wanted.to_warehouse)
+            unknown = await catalogue.unknown_skus(conn, [line.sku_code for line in wanted.lines])
+            transfer = Transfer.request(
+                wanted,
+                transfer_id=str(uuid.uuid4()),
+                unknown_skus=unknown,
+                actor=caller.subject,
+                now=datetime.now(UTC),
+            )
             set_attributes(transfer_id=transfer.transfer_id)
-            return pb.RequestTransferResponse(transfer=transfer_to_pb(transfer))
-
-        return await transact_once(
-            self.db, kit.idempotency, operation="RequestTransfer", request_id=request.request_id,
-            request=request, response_type=pb.RequestTransferResponse, perform=perform,
-        )  # fmt: skip
+            await transfers.add(conn, transfer)
+        return pb.RequestTransferResponse(transfer=transfer_to_pb(transfer))
 
     async def ShipTransfer(self, request: pb.ShipTransferRequest, context: Any) -> pb.ShipTransferResponse:
-        caller = identity.require_role(*KEEPERS)
+        caller = identity.current()
         set_attributes(transfer_id=request.transfer_id)
-
-        async def perform(conn: AsyncConnection) -> pb.ShipTransferResponse:
-            transfer = await transfers.ship(conn, request.transfer_id, actor=caller.subject)
-            return pb.ShipTransferResponse(transfer=transfer_to_pb(transfer))
-
-        return await transact_once(
-            self.db, kit.idempotency, operation="ShipTransfer", request_id=request.request_id,
-            request=request, response_type=pb.ShipTransferResponse, perform=perform,
-        )  # fmt: skip
+        async with self.db.transaction() as conn:
+            transfer = await transfers.load(conn, request.transfer_id, lock=True)
+            stock = await transfers.stock_to_ship(conn, transfer)
+            transfer.ship(stock, actor=caller.subject, now=datetime.now(UTC))
+            await transfers.save(conn, transfer)
+        return pb.ShipTransferResponse(transfer=transfer_to_pb(transfer))
 
     async def ReceiveTransfer(
         self, request: pb.ReceiveTransferRequest, context: Any
     ) -> pb.ReceiveTransferResponse:
-        caller = identity.require_role(*KEEPERS)
+        caller = identity.current()
         set_attributes(transfer_id=request.transfer_id)
-
-        async def perform(conn: AsyncConnection) -> pb.ReceiveTransferResponse:
-            transfer = await transfers.receive(conn, request.transfer_id, actor=caller.subject)
-            return pb.ReceiveTransferResponse(transfer=transfer_to_pb(transfer))
-
-        return await transact_once(
-            self.db, kit.idempotency, operation="ReceiveTransfer", request_id=request.request_id,
-            request=request, response_type=pb.ReceiveTransferResponse, perform=perform,
-        )  # fmt: skip
+        async with self.db.transaction() as conn:
+            transfer = await transfers.load(conn, request.transfer_id, lock=True)
+            transfer.receive(actor=caller.subject, now=datetime.now(UTC))
+            await transfers.save(conn, transfer)
+        return pb.ReceiveTransferResponse(transfer=transfer_to_pb(transfer))
 
     async def CancelTransfer(
         self, request: pb.CancelTransferRequest, context: Any
     ) -> pb.CancelTransferResponse:
-        caller = identity.require_role(*KEEPERS)
+        set_attributes(transfer_id=request.transfer_id)
         async with self.db.transaction() as conn:
-            transfer = await transfers.cancel(conn, request.transfer_id, actor=caller.subject)
+            transfer = await transfers.load(conn, request.transfer_id, lock=True)
+            transfer.cancel()
+            await transfers.save(conn, transfer)
         return pb.CancelTransferResponse(transfer=transfer_to_pb(transfer))
 
     async def GetTransfer(self, request: pb.GetTransferRequest, context: Any) -> pb.GetTransferResponse:
         identity.current()
         async with self.db.connection() as conn:
-            transfer = await transfers.get(conn, request.transfer_id)
+            transfer = await transfers.load(conn, request.transfer_id)
         return pb.GetTransferResponse(transfer=transfer_to_pb(transfer))
 
     async def LendSamples(self, request: pb.LendSamplesRequest, context: Any) -> pb.LendSamplesResponse:
-        caller = identity.require_role(*KEEPERS)
+        caller = identity.current()
         wanted = loan_request(
-            request.sku_code, request.warehouse_code or DEFAULT_WAREHOUSE, request.quantity, request.borrower
+            request.sku_code, warehouse_or_default(request.warehouse_code), request.quantity, request.borrower
         )
         set_attributes(sku=wanted.sku_code)
-
-        async def perform(conn: AsyncConnection) -> pb.LendSamplesResponse:
+        async with self.db.transaction() as conn:
             loan = await loans.lend(conn, wanted, actor=caller.subject)
-            return pb.LendSamplesResponse(loan=loan_to_pb(loan, datetime.now(UTC)))
-
-        return await transact_once(
-            self.db, kit.idempotency, operation="LendSamples", request_id=request.request_id,
-            request=request, response_type=pb.LendSamplesResponse, perform=perform,
-        )  # fmt: skip
+        return pb.LendSamplesResponse(loan=loan_to_pb(loan, datetime.now(UTC)))
 
     async def ExtendLoan(self, request: pb.ExtendLoanRequest, context: Any) -> pb.ExtendLoanResponse:
-        identity.require_role(*KEEPERS)
         async with self.db.transaction() as conn:
             loan = await loans.extend(conn, request.loan_id)
         return pb.ExtendLoanResponse(loan=loan_to_pb(loan, datetime.now(UTC)))
 
     async def ReturnLoan(self, request: pb.ReturnLoanRequest, context: Any) -> pb.ReturnLoanResponse:
-        caller = identity.require_role(*KEEPERS)
+        caller = identity.current()
         async with self.db.transaction() as conn:
             loan = await loans.give_back(conn, request.loan_id, actor=caller.subject)
         return pb.ReturnLoanResponse(loan=loan_to_pb(loan, datetime.now(UTC)))

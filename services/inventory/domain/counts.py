@@ -4,6 +4,8 @@ A count sheet snapshots the book quantity of every lot and bin in scope; keepers
 including damaged units; the warehouse supervisor approves the adjustment, which needs a reason and a
 responsible person whenever anything differs. Damaged units go to the defective-goods warehouse or are
 scrapped, by document.
+
+The count sheet these rules govern is the aggregate in ``stock_counts``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ class CountKind(enum.Enum):
 
 
 class CountStatus(enum.Enum):
+    """As stored: open until the approval posts it."""
+
     OPEN = "open"
     POSTED = "posted"
 
@@ -54,6 +58,8 @@ def full_count_due(day: date) -> bool:
 
 @dataclass(frozen=True)
 class CountLine:
+    """The book quantity of one lot in one bin, and what the keepers found there."""
+
     line_no: int
     sku_code: str
     lot_id: uuid.UUID
@@ -64,10 +70,12 @@ class CountLine:
 
     @property
     def variance(self) -> int | None:
+        """Counted minus book; None until counted."""
         return None if self.counted is None else self.counted - self.book
 
 
 def record(line: CountLine, counted: int, damaged: int, *, prefix: str) -> CountLine:
+    """What was found on one line, damaged units among them; InvalidArgument names ``prefix``'s fields."""
     v = Violations()
     v.require(counted >= 0, f"{prefix}.counted", "must be 0 or more")
     v.require(0 <= damaged <= max(counted, 0), f"{prefix}.damaged", "must be between 0 and counted")
@@ -77,6 +85,8 @@ def record(line: CountLine, counted: int, damaged: int, *, prefix: str) -> Count
 
 @dataclass(frozen=True)
 class Approval:
+    """The supervisor's approval of a count's adjustment (INV-13)."""
+
     reason: str
     responsible_person: str
     disposition: DamagedDisposition | None
@@ -128,6 +138,8 @@ class ReservedOrder:
 
 @dataclass(frozen=True)
 class Cuts:
+    """The holds and order reservations a posted count cuts."""
+
     hold_ids: tuple[str, ...]
     order_ids: tuple[str, ...]
 

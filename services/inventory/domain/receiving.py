@@ -7,12 +7,16 @@ Quality sampling (appendix 3), per SKU line of a delivery:
   the whole delivery is rejected and returned to the supplier; from 70% up to below 100% every unit of the
   line is inspected, good units are stocked and defective ones go to the defective-goods warehouse.
   Exactly 70% counts as "70% up to below 100%".
+
+The receipt that these rules govern is the aggregate in ``receipts``.
 """
 
 from __future__ import annotations
 
 import enum
 import math
+import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -42,7 +46,9 @@ class Verdict(enum.Enum):
 DECIDED = frozenset({Verdict.ACCEPTED, Verdict.PARTLY_ACCEPTED, Verdict.REJECT_DELIVERY})
 
 
-class InspectionRound(enum.Enum):
+class InspectionStage(enum.Enum):
+    """The inspection a result belongs to: the first or second 10% sample, or every unit of the line."""
+
     ROUND_1 = "round_1"
     ROUND_2 = "round_2"
     FULL = "full"
@@ -67,6 +73,9 @@ class ReceiptLine:
     round2_failed: int = 0
     full_good: int | None = None
     full_defective: int | None = None
+    # The lots posting made: accepted units in the receiving warehouse, defective ones in the defective one.
+    lot_id: uuid.UUID | None = None
+    defective_lot_id: uuid.UUID | None = None
 
     @property
     def variance(self) -> int | None:
@@ -75,6 +84,7 @@ class ReceiptLine:
 
     @property
     def round1_plan(self) -> int:
+        """Units round 1 inspects: 10% of those received, rounded up, at least 1 (INV-4)."""
         return sample_size(self.received or 0)
 
     @property
@@ -85,6 +95,7 @@ class ReceiptLine:
 
     @property
     def verdict(self) -> Verdict:
+        """Where the line's quality check stands, from its count and inspections (INV-4)."""
         if self.received is None:
             return Verdict.AWAITING_COUNT
         if self.received == 0:
@@ -148,7 +159,7 @@ def record_count(line: ReceiptLine, received: int, *, field: str) -> ReceiptLine
 
 
 def record_inspection(
-    line: ReceiptLine, round_: InspectionRound, inspected: int, failed: int, *, prefix: str
+    line: ReceiptLine, round_: InspectionStage, inspected: int, failed: int, *, prefix: str
 ) -> ReceiptLine:
     """Records one inspection round of a line; the round must be due and follow the sampling plan (INV-4)."""
     verdict = line.verdict
@@ -158,7 +169,7 @@ def record_inspection(
         0 <= failed <= max(inspected, 0), f"{prefix}.failed_units", "must be between 0 and inspected_units"
     )
     v.raise_if_any()
-    if round_ is InspectionRound.ROUND_1:
+    if round_ is InspectionStage.ROUND_1:
         if verdict is not Verdict.AWAITING_ROUND_1:
             raise FailedPrecondition.for_field(
                 f"{prefix}.round", f"round 1 is not due: the line is {verdict.value}"
@@ -168,7 +179,7 @@ def record_inspection(
                 f"{prefix}.inspected_units", f"round 1 inspects {line.round1_plan} units (10% rounded up)"
             )
         return replace(line, round1_inspected=inspected, round1_failed=failed)
-    if round_ is InspectionRound.ROUND_2:
+    if round_ is InspectionStage.ROUND_2:
         if verdict is not Verdict.AWAITING_ROUND_2:
             raise FailedPrecondition.for_field(
                 f"{prefix}.round", f"round 2 is not due: the line is {verdict.value}"
@@ -206,7 +217,7 @@ def ready_to_post(lines: list[ReceiptLine]) -> list[str]:
 SIGNING_ROLES = ("warehouse_supervisor", "stock_keeper")
 
 
-def check_signature(existing: dict[str, str], role: str, user_id: str) -> None:
+def check_signature(existing: Mapping[str, str], role: str, user_id: str) -> None:
     """INV-5: a receipt is signed by a warehouse supervisor and a stock keeper, two different people."""
     if role in existing:
         raise FailedPrecondition.for_field("role", f"the {role} has already signed", reason="ALREADY_SIGNED")
@@ -224,43 +235,3 @@ def is_overdue(created_at: datetime, now: datetime) -> bool:
 def photos_overdue(posted_at: datetime, published_at: datetime | None, now: datetime) -> bool:
     """INV-7: a new style's photos are due within 3 days of its receipt being posted."""
     return published_at is None and now > posted_at + PHOTO_DEADLINE
-
-
-class ReceiptStatus(enum.Enum):
-    OPEN = "open"
-    POSTED = "posted"
-    REJECTED = "rejected"  # posted as a rejection: nothing stocked, everything back to the supplier
-
-
-@dataclass(frozen=True)
-class Receipt:
-    receipt_id: str
-    supplier_code: str
-    delivery_note_number: str
-    warehouse_code: str
-    status: ReceiptStatus
-    lines: tuple[ReceiptLine, ...]
-    # role -> user id of who signed in that role
-    signatures: dict[str, str]
-    created_at: datetime
-    posted_at: datetime | None = None
-
-    def require_open(self, field: str = "receipt_id") -> None:
-        """Posted documents are immutable: corrections are new documents."""
-        if self.status is not ReceiptStatus.OPEN:
-            raise FailedPrecondition.for_field(
-                field, f"the receipt is {self.status.value}", reason="RECEIPT_POSTED"
-            )
-
-
-def new_receipt_header(
-    supplier_code: str, delivery_note_number: str, warehouse_code: str
-) -> tuple[str, str, str]:
-    v = Violations()
-    v.require(bool(supplier_code.strip()), "supplier_code", "is required")
-    v.require(bool(delivery_note_number.strip()), "delivery_note_number", "is required")
-    v.require(bool(warehouse_code.strip()), "warehouse_code", "is required")
-    for name, value in (("supplier_code", supplier_code), ("delivery_note_number", delivery_note_number)):
-        v.require(len(value) <= 100, name, "must be at most 100 characters")
-    v.raise_if_any()
-    return supplier_code.strip(), delivery_note_number.strip(), warehouse_code.strip()

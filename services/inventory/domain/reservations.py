@@ -42,10 +42,11 @@ class ReservationRequest:
     order_id: str
     warehouse_code: str
     lines: tuple[Line, ...]
+    shop_code: str = ""
 
 
 def reservation_request(
-    order_id: str, warehouse_code: str, lines: list[tuple[str, int]]
+    order_id: str, warehouse_code: str, lines: list[tuple[str, int]], shop_code: str = ""
 ) -> ReservationRequest:
     """Validates an order's reservation; InvalidArgument names each offending ``lines[i]`` field."""
     v = Violations()
@@ -69,7 +70,9 @@ def reservation_request(
         if sku_code and quantity >= 1:
             merged[sku_code] = merged.get(sku_code, 0) + quantity
     v.raise_if_any()
-    return ReservationRequest(order_id, warehouse_code, tuple(Line(s, q) for s, q in sorted(merged.items())))
+    return ReservationRequest(
+        order_id, warehouse_code, tuple(Line(s, q) for s, q in sorted(merged.items())), shop_code.strip()
+    )
 
 
 @dataclass(frozen=True)

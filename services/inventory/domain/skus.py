@@ -14,6 +14,10 @@ class SkuKind(enum.Enum):
     PACKING_MATERIAL = "packing_material"
 
 
+#: An item registered without a kind is one the shop sells; packing materials are registered as such.
+DEFAULT_KIND = SkuKind.SELLABLE
+
+
 # Codes travel in URLs, on labels and through channel APIs: keep them to a safe alphabet.
 _CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _BARCODE = re.compile(r"^[0-9A-Za-z-]{4,48}$")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from libs.errors import Violations
@@ -70,6 +70,12 @@ class StockLevel:
         if not self.sellable:
             return 0
         return self.on_hand - self.reserved - self.held
+
+
+def available_for_sale(levels: Iterable[StockLevel]) -> int:
+    """INV-2, INV-10: the units of a SKU for sale across its warehouses; defective-goods warehouses add
+    nothing."""
+    return sum(level.available for level in levels if level.sellable)
 
 
 @dataclass(frozen=True)

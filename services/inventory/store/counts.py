@@ -1,34 +1,34 @@
-"""Count sheets and their adjustments (INV-13)."""
+"""The count-sheet repository (INV-13): loads count sheets and what they may cut, and saves what their
+commands did.
+
+Saving writes, in the caller's transaction, the ledger postings (``ledger.post``, the only way stock
+moves), the holds and order reservations the count cut, the sheet, and its events to the outbox.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from collections.abc import Sequence
+from datetime import datetime
 
 import sqlalchemy as sa
-from shop.inventory.v1 import events_pb2
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.errors import FailedPrecondition, NotFound
+from libs.errors import NotFound
 from libs.outbox import publish
-from libs.timestamps import to_timestamp
 from services.inventory.domain.counts import (
     Approval,
     CountKind,
     CountLine,
     CountStatus,
-    Cuts,
     DamagedDisposition,
     HeldUnits,
     ReservedOrder,
-    check_approval,
-    promises_to_cut,
 )
 from services.inventory.domain.reservations import HoldStatus, ReservationStatus
-from services.inventory.domain.stock import Movement, MovementKind
-from services.inventory.store import catalogue, ledger
+from services.inventory.domain.stock_counts import BookEntry, Promises, StockCount
+from services.inventory.store import ledger
 from services.inventory.store.tables import (
     count_lines,
     counts,
@@ -40,32 +40,6 @@ from services.inventory.store.tables import (
     reservations,
 )
 
-DOCUMENT = "count"
-DEFECTIVE_WAREHOUSE = "DEFECTIVE"
-
-
-@dataclass(frozen=True)
-class Count:
-    count_id: str
-    warehouse_code: str
-    kind: CountKind
-    planned_for: date
-    status: CountStatus
-    lines: tuple[CountLine, ...]
-    created_at: datetime
-    approved_by: str | None
-    reason: str
-    responsible_person: str
-    disposition: DamagedDisposition | None
-    cut_order_ids: tuple[str, ...] = ()
-    cut_hold_ids: tuple[str, ...] = ()
-
-    def require_open(self) -> None:
-        if self.status is not CountStatus.OPEN:
-            raise FailedPrecondition.for_field(
-                "count_id", "the count is already posted", reason="COUNT_POSTED"
-            )
-
 
 def _id(count_id: str) -> uuid.UUID:
     try:
@@ -74,7 +48,8 @@ def _id(count_id: str) -> uuid.UUID:
         raise NotFound.for_field("count_id", f"no count {count_id!r}", reason="COUNT_NOT_FOUND") from None
 
 
-async def get(conn: AsyncConnection, count_id: str, *, lock: bool = False) -> Count:
+async def load(conn: AsyncConnection, count_id: str, *, lock: bool = False) -> StockCount:
+    """The count sheet; ``lock`` holds its row until the transaction ends. NOT_FOUND names ``count_id``."""
     query = sa.select(counts).where(counts.c.count_id == _id(count_id))
     if lock:
         query = query.with_for_update()
@@ -88,187 +63,60 @@ async def get(conn: AsyncConnection, count_id: str, *, lock: bool = False) -> Co
             .order_by(count_lines.c.line_no)
         )
     ).all()
-    return Count(
-        str(head.count_id),
-        head.warehouse_code,
-        CountKind(head.kind),
-        head.planned_for,
-        CountStatus(head.status),
-        tuple(
+    return StockCount(
+        count_id=str(head.count_id),
+        warehouse_code=head.warehouse_code,
+        kind=CountKind(head.kind),
+        planned_for=head.planned_for,
+        status=CountStatus(head.status),
+        lines=tuple(
             CountLine(r.line_no, r.sku_code, r.lot_id, r.bin_code, r.book, r.counted, r.damaged) for r in rows
         ),
-        head.created_at,
-        head.approved_by,
-        head.reason,
-        head.responsible_person,
-        DamagedDisposition(head.damaged_disposition) if head.damaged_disposition else None,
-        tuple(head.cut_order_ids),
-        tuple(head.cut_hold_ids),
+        created_at=head.created_at,
+        created_by=head.created_by,
+        approved_by=head.approved_by,
+        approved_at=head.approved_at,
+        reason=head.reason,
+        responsible_person=head.responsible_person,
+        disposition=DamagedDisposition(head.damaged_disposition) if head.damaged_disposition else None,
+        cut_order_ids=tuple(head.cut_order_ids),
+        cut_hold_ids=tuple(head.cut_hold_ids),
     )
 
 
-async def plan(
-    conn: AsyncConnection,
-    *,
-    warehouse_code: str,
-    kind: CountKind,
-    planned_for: date,
-    sku_codes: list[str],
-    actor: str,
-) -> Count:
-    """Opens a count sheet with the book quantity of every lot and bin in scope."""
-    await catalogue.warehouse_sellable(conn, warehouse_code)
-    for i, sku in enumerate(sku_codes):
-        if not await catalogue.sku_exists(conn, sku):
-            raise NotFound.for_field(f"sku_codes[{i}]", f"unknown SKU {sku!r}", reason="SKU_NOT_FOUND")
-    count_id = uuid.uuid4()
-    await conn.execute(
-        counts.insert().values(
-            count_id=count_id,
-            warehouse_code=warehouse_code,
-            kind=kind.value,
-            planned_for=planned_for,
-            status=CountStatus.OPEN.value,
-            created_by=actor,
-        )
-    )
+async def book(
+    conn: AsyncConnection, warehouse_code: str, sku_codes: Sequence[str] | None
+) -> list[BookEntry]:
+    """The books' units per lot and bin in a warehouse (of ``sku_codes`` only, unless None), in sheet
+    order: by bin, SKU, then oldest lot first."""
     query = (
         sa.select(lots.c.sku_code, lot_stock.c.lot_id, lot_stock.c.bin_code, lot_stock.c.on_hand)
         .join(lots, lots.c.lot_id == lot_stock.c.lot_id)
         .where(lot_stock.c.warehouse_code == warehouse_code, lot_stock.c.on_hand > 0)
         .order_by(lot_stock.c.bin_code, lots.c.sku_code, lots.c.received_at, lot_stock.c.lot_id)
     )
-    if kind is CountKind.CYCLE:
+    if sku_codes is not None:
         query = query.where(lots.c.sku_code.in_(sku_codes))
-    rows = (await conn.execute(query)).all()
-    if rows:
-        await conn.execute(
-            count_lines.insert(),
-            [
-                {
-                    "count_id": count_id,
-                    "line_no": i + 1,
-                    "sku_code": r.sku_code,
-                    "lot_id": r.lot_id,
-                    "bin_code": r.bin_code,
-                    "book": r.on_hand,
-                }
-                for i, r in enumerate(rows)
-            ],
-        )
-    return await get(conn, str(count_id))
+    return [BookEntry(r.sku_code, r.lot_id, r.bin_code, r.on_hand) for r in (await conn.execute(query)).all()]
 
 
-async def save_line(conn: AsyncConnection, count_id: str, line: CountLine) -> None:
-    await conn.execute(
-        count_lines.update()
-        .where(count_lines.c.count_id == _id(count_id), count_lines.c.line_no == line.line_no)
-        .values(counted=line.counted, damaged=line.damaged)
-    )
-
-
-async def approve(conn: AsyncConnection, count: Count, approval: Approval, *, actor: str) -> Count:
-    """Posts the adjustment: variances as ADJUSTMENT movements, damaged units to the defective warehouse or
-    scrapped. Units that are gone cannot stay promised: when the count leaves fewer units than are
-    reserved and held, promises are cut by ``promises_to_cut`` in the same transaction, and every cut
-    order is published (ReservationCut) for the orders service."""
-    count.require_open()
-    check_approval(list(count.lines), approval)
-    movements: list[Movement] = []
-    for line in count.lines:
-        assert line.counted is not None
-        common = {
-            "document_type": DOCUMENT,
-            "document_id": count.count_id,
-            "sku_code": line.sku_code,
-            "lot_id": line.lot_id,
-        }
-        if line.variance:
-            movements.append(
-                Movement(
-                    kind=MovementKind.ADJUSTMENT,
-                    warehouse_code=count.warehouse_code,
-                    bin_code=line.bin_code,
-                    on_hand_delta=line.variance,
-                    note=approval.reason,
-                    **common,  # type: ignore[arg-type]
-                )
-            )
-        if line.damaged:
-            if approval.disposition is DamagedDisposition.SCRAP:
-                movements.append(
-                    Movement(
-                        kind=MovementKind.SCRAP,
-                        warehouse_code=count.warehouse_code,
-                        bin_code=line.bin_code,
-                        on_hand_delta=-line.damaged,
-                        note="damaged in storage",
-                        **common,  # type: ignore[arg-type]
-                    )
-                )
-            else:
-                movements += [
-                    Movement(
-                        kind=MovementKind.TRANSFER_OUT,
-                        warehouse_code=count.warehouse_code,
-                        bin_code=line.bin_code,
-                        on_hand_delta=-line.damaged,
-                        note="damaged in storage",
-                        **common,  # type: ignore[arg-type]
-                    ),
-                    Movement(
-                        kind=MovementKind.TRANSFER_IN,
-                        warehouse_code=DEFECTIVE_WAREHOUSE,
-                        on_hand_delta=line.damaged,
-                        note=f"damaged in storage at {count.warehouse_code}",
-                        **common,  # type: ignore[arg-type]
-                    ),
-                ]
-    cuts = await _cuts_for(conn, count, movements)
-    movements += await _release_cut_promises(conn, count, cuts)
-    if movements:
-        await ledger.post(conn, movements, actor=actor, field="lines")
-    await conn.execute(
-        counts.update()
-        .where(counts.c.count_id == _id(count.count_id))
-        .values(
-            status=CountStatus.POSTED.value,
-            approved_by=actor,
-            approved_at=sa.func.now(),
-            reason=approval.reason.strip(),
-            responsible_person=approval.responsible_person.strip(),
-            damaged_disposition=approval.disposition.value if approval.disposition else None,
-            cut_order_ids=list(cuts.order_ids),
-            cut_hold_ids=list(cuts.hold_ids),
-        )
-    )
-    await _announce_cuts(conn, count, cuts, movements)
-    return await get(conn, count.count_id)
-
-
-async def _cuts_for(conn: AsyncConnection, count: Count, movements: list[Movement]) -> Cuts:
-    """Which promises the count's movements leave without stock (locks the levels it reads)."""
-    change: dict[str, int] = defaultdict(int)
-    for m in movements:
-        if m.warehouse_code == count.warehouse_code:
-            change[m.sku_code] += m.on_hand_delta
-    falling = sorted(sku for sku, delta in change.items() if delta < 0)
+async def promises_at_risk(conn: AsyncConnection, count: StockCount, approval: Approval) -> Promises:
+    """What the approval's adjustment may leave unbacked: the stock levels of the SKUs it lowers, locked in
+    the ledger's order, and the active holds and reservations of those it leaves short, locked too."""
+    falling = count.skus_at_risk(approval)
     if not falling:
-        return Cuts((), ())
+        return Promises(levels={})
     await ledger.lock_levels(conn, [(sku, count.warehouse_code) for sku in falling])
-    short: dict[str, int] = {}
-    for sku in falling:
-        level = await ledger.level_of(conn, sku, count.warehouse_code)
-        if level.reserved + level.held > level.on_hand + change[sku]:
-            short[sku] = level.reserved + level.held - (level.on_hand + change[sku])
+    levels = {sku: await ledger.level_of(conn, sku, count.warehouse_code) for sku in falling}
+    short = sorted(count.shortfall(approval, levels))
     if not short:
-        return Cuts((), ())
+        return Promises(levels=levels)
     hold_rows = (
         await conn.execute(
             sa.select(holds.c.hold_id, holds.c.sku_code, holds.c.quantity, holds.c.created_at)
             .where(
                 holds.c.warehouse_code == count.warehouse_code,
-                holds.c.sku_code.in_(sorted(short)),
+                holds.c.sku_code.in_(short),
                 holds.c.status == HoldStatus.ACTIVE.value,
             )
             .with_for_update()
@@ -277,7 +125,7 @@ async def _cuts_for(conn: AsyncConnection, count: Count, movements: list[Movemen
     short_orders = (
         sa.select(reservation_lines.c.order_id)
         .where(
-            reservation_lines.c.sku_code.in_(sorted(short)),
+            reservation_lines.c.sku_code.in_(short),
             reservation_lines.c.quantity > reservation_lines.c.issued,
         )
         .scalar_subquery()
@@ -306,95 +154,96 @@ async def _cuts_for(conn: AsyncConnection, count: Count, movements: list[Movemen
         if units > 0:
             open_units[order_id][sku] = units
         made_at[order_id] = created_at
-    return promises_to_cut(
-        short,
-        [HeldUnits(str(h.hold_id), h.sku_code, h.quantity, h.created_at) for h in hold_rows],
-        [ReservedOrder(o, open_units[o], made_at[o]) for o in sorted(open_units)],
+    return Promises(
+        levels=levels,
+        holds=[HeldUnits(str(h.hold_id), h.sku_code, h.quantity, h.created_at) for h in hold_rows],
+        orders=[ReservedOrder(o, open_units[o], made_at[o]) for o in sorted(open_units)],
     )
 
 
-async def _release_cut_promises(conn: AsyncConnection, count: Count, cuts: Cuts) -> list[Movement]:
-    """Closes the cut holds and reservations; returns the movements that give their units back."""
-    note = f"cut by count {count.count_id}: fewer units found than were promised"
-    movements: list[Movement] = []
-    if cuts.hold_ids:
-        closed = (
-            await conn.execute(
-                holds.update()
-                .where(holds.c.hold_id.in_([uuid.UUID(h) for h in cuts.hold_ids]))
-                .values(status=HoldStatus.RELEASED.value, closed_at=sa.func.now())
-                .returning(holds.c.hold_id, holds.c.sku_code, holds.c.quantity)
+async def add(conn: AsyncConnection, count: StockCount) -> None:
+    """Stores a new count sheet with its lines."""
+    count_id = _id(count.count_id)
+    await conn.execute(
+        counts.insert().values(
+            count_id=count_id,
+            warehouse_code=count.warehouse_code,
+            kind=count.kind.value,
+            planned_for=count.planned_for,
+            status=count.status.value,
+            created_by=count.created_by,
+            created_at=count.created_at,
+        )
+    )
+    if count.lines:
+        await conn.execute(
+            count_lines.insert(),
+            [
+                {
+                    "count_id": count_id,
+                    "line_no": line.line_no,
+                    "sku_code": line.sku_code,
+                    "lot_id": line.lot_id,
+                    "bin_code": line.bin_code,
+                    "book": line.book,
+                    "counted": line.counted,
+                    "damaged": line.damaged,
+                }
+                for line in count.lines
+            ],
+        )
+    count.take_changed_lines()
+    await save(conn, count)
+
+
+async def save(conn: AsyncConnection, count: StockCount) -> None:
+    """Writes what the count's commands did: recorded lines, ledger postings, the cut holds and
+    reservations, the sheet's approval, and the events for the outbox."""
+    count_id = _id(count.count_id)
+    for line in count.take_changed_lines():
+        await conn.execute(
+            count_lines.update()
+            .where(count_lines.c.count_id == count_id, count_lines.c.line_no == line.line_no)
+            .values(counted=line.counted, damaged=line.damaged)
+        )
+    for posting in count.take_postings():
+        await ledger.post(conn, posting.movements, actor=posting.actor, field=posting.field)
+    await _close_cut_promises(conn, count)
+    await conn.execute(
+        counts.update()
+        .where(counts.c.count_id == count_id)
+        .values(
+            status=count.status.value,
+            approved_by=count.approved_by,
+            approved_at=count.approved_at,
+            reason=count.reason,
+            responsible_person=count.responsible_person,
+            damaged_disposition=count.disposition.value if count.disposition else None,
+            cut_order_ids=list(count.cut_order_ids),
+            cut_hold_ids=list(count.cut_hold_ids),
+        )
+    )
+    for pending in count.take_events():
+        await publish(conn, kit.outbox, pending.key, pending.event)
+
+
+async def _close_cut_promises(conn: AsyncConnection, count: StockCount) -> None:
+    """Closes the holds and reservations the count cut (still active: cutting again changes nothing)."""
+    if count.cut_hold_ids:
+        await conn.execute(
+            holds.update()
+            .where(
+                holds.c.hold_id.in_([uuid.UUID(h) for h in count.cut_hold_ids]),
+                holds.c.status == HoldStatus.ACTIVE.value,
             )
-        ).all()
-        movements += [
-            Movement(
-                kind=MovementKind.HOLD_RELEASE,
-                sku_code=h.sku_code,
-                warehouse_code=count.warehouse_code,
-                held_delta=-h.quantity,
-                document_type="hold",
-                document_id=str(h.hold_id),
-                note=note,
-            )
-            for h in closed
-        ]
-    if cuts.order_ids:
+            .values(status=HoldStatus.RELEASED.value, closed_at=count.approved_at)
+        )
+    if count.cut_order_ids:
         await conn.execute(
             reservations.update()
-            .where(reservations.c.order_id.in_(cuts.order_ids))
-            .values(status=ReservationStatus.CUT.value, closed_at=sa.func.now())
-        )
-        lines = (
-            await conn.execute(
-                sa.select(reservation_lines)
-                .where(reservation_lines.c.order_id.in_(cuts.order_ids))
-                .order_by(reservation_lines.c.order_id, reservation_lines.c.sku_code)
+            .where(
+                reservations.c.order_id.in_(count.cut_order_ids),
+                reservations.c.status == ReservationStatus.ACTIVE.value,
             )
-        ).all()
-        movements += [
-            Movement(
-                kind=MovementKind.RELEASE,
-                sku_code=line.sku_code,
-                warehouse_code=count.warehouse_code,
-                reserved_delta=-(line.quantity - line.issued),
-                document_type="order",
-                document_id=line.order_id,
-                note=note,
-            )
-            for line in lines
-            if line.quantity > line.issued
-        ]
-    return movements
-
-
-async def _announce_cuts(conn: AsyncConnection, count: Count, cuts: Cuts, movements: list[Movement]) -> None:
-    counted_short: dict[str, int] = defaultdict(int)
-    for m in movements:
-        if m.document_type == DOCUMENT and m.warehouse_code == count.warehouse_code:
-            counted_short[m.sku_code] -= m.on_hand_delta
-    released: dict[str, list[str]] = defaultdict(list)
-    for m in movements:
-        if (
-            m.kind is MovementKind.RELEASE
-            and m.document_id in cuts.order_ids
-            and counted_short.get(m.sku_code, 0) > 0
-        ):
-            released[m.document_id].append(m.sku_code)
-    for order_id in cuts.order_ids:
-        skus = sorted(released[order_id])
-        await publish(
-            conn,
-            kit.outbox,
-            order_id,
-            events_pb2.ReservationCut(
-                order_id=order_id,
-                warehouse_code=count.warehouse_code,
-                count_id=count.count_id,
-                short_sku_codes=skus,
-                reason=(
-                    f"count {count.count_id} in {count.warehouse_code} found fewer units of "
-                    f"{', '.join(skus)} than were reserved; the newest reservations were cut (INV-13)"
-                ),
-                at=to_timestamp(datetime.now(UTC)),
-            ),
+            .values(status=ReservationStatus.CUT.value, closed_at=count.approved_at)
         )

@@ -33,6 +33,7 @@ class Reservation:
     status: ReservationStatus
     lines: tuple[ReservedLine, ...]
     created_at: datetime
+    shop_code: str = ""
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ async def get(conn: AsyncConnection, order_id: str, *, lock: bool = False) -> Re
         status=ReservationStatus(head.status),
         lines=tuple(ReservedLine(r.sku_code, r.quantity, r.issued) for r in rows),
         created_at=head.created_at,
+        shop_code=head.shop_code,
     )
 
 
@@ -74,9 +76,12 @@ async def require(conn: AsyncConnection, order_id: str, *, lock: bool = False) -
 
 
 def _same_request(existing: Reservation, request: ReservationRequest) -> bool:
-    return existing.warehouse_code == request.warehouse_code and [
-        (line.sku_code, line.quantity) for line in existing.lines
-    ] == [(line.sku_code, line.quantity) for line in request.lines]
+    return (
+        existing.shop_code == request.shop_code
+        and existing.warehouse_code == request.warehouse_code
+        and [(line.sku_code, line.quantity) for line in existing.lines]
+        == [(line.sku_code, line.quantity) for line in request.lines]
+    )
 
 
 async def reserve(
@@ -98,6 +103,7 @@ async def reserve(
             warehouse_code=request.warehouse_code,
             status=ReservationStatus.ACTIVE.value,
             created_by=actor,
+            shop_code=request.shop_code,
         )
         .on_conflict_do_nothing()
         .returning(reservations.c.created_at)
@@ -144,6 +150,7 @@ async def reserve(
             status=ReservationStatus.ACTIVE,
             lines=tuple(ReservedLine(line.sku_code, line.quantity, 0) for line in request.lines),
             created_at=created_at,
+            shop_code=request.shop_code,
         ),
         True,
     )

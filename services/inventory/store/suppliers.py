@@ -12,13 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.errors import AlreadyExists, FailedPrecondition, NotFound
 from services.inventory.domain.lots import pick_fifo
+from services.inventory.domain.places import DEFECTIVE_WAREHOUSE
 from services.inventory.domain.reservations import Line
 from services.inventory.domain.stock import Movement, MovementKind
 from services.inventory.domain.supplier_returns import SupplierKind
 from services.inventory.store import catalogue, ledger
 from services.inventory.store.tables import lots, receipts, stock_movements, supplier_returns, suppliers
 
-DEFECTIVE_WAREHOUSE = "DEFECTIVE"
 DOCUMENT = "supplier_return"
 
 

@@ -124,6 +124,8 @@ reservations = sa.Table(
     sa.Column("created_by", sa.Text, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.Column("closed_at", sa.DateTime(timezone=True)),
+    # The shop whose order it is ("" outside any shop): integrators are scoped to their shops.
+    sa.Column("shop_code", sa.Text, nullable=False, server_default=""),
     sa.CheckConstraint("status IN ('active', 'released', 'issued', 'cut')", name="status"),
 )
 

@@ -1,36 +1,23 @@
-"""Transfers between warehouses (INV-12): requested, shipped (in transit), received."""
+"""The transfer repository (INV-12): loads transfers and saves what their commands did.
+
+Saving writes, in the caller's transaction, the ledger postings (``ledger.post``, the only way stock
+moves), the transfer's header and lines, the lots in transit, and its events to the outbox.
+"""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.errors import NotFound
+from libs.outbox import publish
+from services.inventory.domain.lots import LotStock
 from services.inventory.domain.reservations import Line
-from services.inventory.domain.transfers import TransferRequest, TransferStatus, check_receiver, check_step
-from services.inventory.store import catalogue, shipping_out
-from services.inventory.store.tables import transfer_lines, transfers
-
-DOCUMENT = "transfer"
-
-
-@dataclass(frozen=True)
-class Transfer:
-    transfer_id: str
-    from_warehouse: str
-    to_warehouse: str
-    status: TransferStatus
-    lines: tuple[Line, ...]
-    requested_by: str
-    shipped_by: str | None
-    received_by: str | None
-    requested_at: datetime
-    shipped_at: datetime | None
-    received_at: datetime | None
+from services.inventory.domain.transfers import DOCUMENT, Transfer, TransferStatus
+from services.inventory.store import ledger, shipping_out
+from services.inventory.store.tables import kit, transfer_lines, transfers
 
 
 def _id(transfer_id: str) -> uuid.UUID:
@@ -42,7 +29,8 @@ def _id(transfer_id: str) -> uuid.UUID:
         ) from None
 
 
-async def get(conn: AsyncConnection, transfer_id: str, *, lock: bool = False) -> Transfer:
+async def load(conn: AsyncConnection, transfer_id: str, *, lock: bool = False) -> Transfer:
+    """The transfer with its lots in transit; ``lock`` holds its row until the transaction ends."""
     query = sa.select(transfers).where(transfers.c.transfer_id == _id(transfer_id))
     if lock:
         query = query.with_for_update()
@@ -57,96 +45,68 @@ async def get(conn: AsyncConnection, transfer_id: str, *, lock: bool = False) ->
         )
     ).all()
     return Transfer(
-        str(row.transfer_id),
-        row.from_warehouse_code,
-        row.to_warehouse_code,
-        TransferStatus(row.status),
-        tuple(Line(sku, qty) for sku, qty in lines),
-        row.requested_by,
-        row.shipped_by,
-        row.received_by,
-        row.requested_at,
-        row.shipped_at,
-        row.received_at,
+        transfer_id=str(row.transfer_id),
+        from_warehouse=row.from_warehouse_code,
+        to_warehouse=row.to_warehouse_code,
+        status=TransferStatus(row.status),
+        lines=tuple(Line(sku, qty) for sku, qty in lines),
+        requested_by=row.requested_by,
+        requested_at=row.requested_at,
+        shipped_by=row.shipped_by,
+        shipped_at=row.shipped_at,
+        received_by=row.received_by,
+        received_at=row.received_at,
+        travelling=tuple(await shipping_out.taken_by(conn, DOCUMENT, str(row.transfer_id))),
     )
 
 
-async def request(conn: AsyncConnection, wanted: TransferRequest, *, actor: str) -> Transfer:
-    """The receiving warehouse asks the sending one for stock."""
-    await catalogue.warehouse_sellable(conn, wanted.from_warehouse)
-    await catalogue.warehouse_sellable(conn, wanted.to_warehouse)
-    for i, line in enumerate(wanted.lines):
-        if not await catalogue.sku_exists(conn, line.sku_code):
-            raise NotFound.for_field(
-                f"lines[{i}].sku_code", f"unknown SKU {line.sku_code!r}", reason="SKU_NOT_FOUND"
-            )
-    transfer_id = uuid.uuid4()
+async def stock_to_ship(conn: AsyncConnection, transfer: Transfer) -> dict[str, list[LotStock]]:
+    """The lots of the transfer's SKUs in the sending warehouse, locked in the ledger's order."""
+    return await shipping_out.stock_to_take(conn, transfer.from_warehouse, transfer.sku_codes)
+
+
+async def add(conn: AsyncConnection, transfer: Transfer) -> None:
+    """Stores a new transfer."""
+    transfer_id = _id(transfer.transfer_id)
     await conn.execute(
         transfers.insert().values(
             transfer_id=transfer_id,
-            from_warehouse_code=wanted.from_warehouse,
-            to_warehouse_code=wanted.to_warehouse,
-            status=TransferStatus.REQUESTED.value,
-            requested_by=actor,
+            from_warehouse_code=transfer.from_warehouse,
+            to_warehouse_code=transfer.to_warehouse,
+            status=transfer.status.value,
+            requested_by=transfer.requested_by,
+            requested_at=transfer.requested_at,
         )
     )
     await conn.execute(
         transfer_lines.insert(),
         [
             {"transfer_id": transfer_id, "sku_code": line.sku_code, "quantity": line.quantity}
-            for line in wanted.lines
+            for line in transfer.lines
         ],
     )
-    return await get(conn, str(transfer_id))
+    await save(conn, transfer)
 
 
-async def ship(conn: AsyncConnection, transfer_id: str, *, actor: str) -> Transfer:
-    """The sending keeper ships and signs: units leave the sending warehouse and are in transit."""
-    transfer = await get(conn, transfer_id, lock=True)
-    check_step(transfer.status, TransferStatus.IN_TRANSIT)
-    await shipping_out.take_out(
-        conn,
-        document_type=DOCUMENT,
-        document_id=transfer.transfer_id,
-        warehouse_code=transfer.from_warehouse,
-        lines=transfer.lines,
-        actor=actor,
-        note=f"to {transfer.to_warehouse}",
-    )
-    await _set(conn, transfer, TransferStatus.IN_TRANSIT, shipped_by=actor, shipped_at=sa.func.now())
-    return await get(conn, transfer_id)
-
-
-async def receive(conn: AsyncConnection, transfer_id: str, *, actor: str) -> Transfer:
-    """The receiving keeper confirms arrival and signs: the same lots enter the receiving warehouse."""
-    transfer = await get(conn, transfer_id, lock=True)
-    check_step(transfer.status, TransferStatus.RECEIVED)
-    check_receiver(transfer.shipped_by, actor)
-    await shipping_out.bring_in(
-        conn,
-        document_type=DOCUMENT,
-        document_id=transfer.transfer_id,
-        warehouse_code=transfer.to_warehouse,
-        actor=actor,
-        note=f"from {transfer.from_warehouse}",
-    )
-    await _set(conn, transfer, TransferStatus.RECEIVED, received_by=actor, received_at=sa.func.now())
-    return await get(conn, transfer_id)
-
-
-async def cancel(conn: AsyncConnection, transfer_id: str, *, actor: str) -> Transfer:
-    transfer = await get(conn, transfer_id, lock=True)
-    check_step(transfer.status, TransferStatus.CANCELLED)
-    await _set(conn, transfer, TransferStatus.CANCELLED)
-    return await get(conn, transfer_id)
-
-
-async def _set(conn: AsyncConnection, transfer: Transfer, status: TransferStatus, **values: object) -> None:
+async def save(conn: AsyncConnection, transfer: Transfer) -> None:
+    """Writes what the transfer's commands did: ledger postings, status and signatures, the lots in
+    transit, and the events for the outbox."""
+    for posting in transfer.take_postings():
+        await ledger.post(conn, posting.movements, actor=posting.actor, field=posting.field)
     await conn.execute(
         transfers.update()
         .where(transfers.c.transfer_id == _id(transfer.transfer_id))
-        .values(status=status.value, **values)
+        .values(
+            status=transfer.status.value,
+            shipped_by=transfer.shipped_by,
+            shipped_at=transfer.shipped_at,
+            received_by=transfer.received_by,
+            received_at=transfer.received_at,
+        )
     )
+    await shipping_out.remember(conn, DOCUMENT, transfer.transfer_id, transfer.travelling)
+    for pending in transfer.take_events():
+        await publish(conn, kit.outbox, pending.key, pending.event)
 
 
 async def in_transit_to(conn: AsyncConnection, sku_code: str) -> dict[str, int]:
