@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from opentelemetry import trace
 from shop.inventory.v1 import events_pb2 as inventory_events
@@ -12,8 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.errors import NotFound
 from libs.subscriptions import Received, Subscriptions
-from services.orders.domain.states import HoldCategory, OrderStatus
-from services.orders.store import orders, review_requests
+from services.orders.store import order_repository, review_requests
 from services.orders.workers.rereview import rereviews
 
 log = logging.getLogger(__name__)
@@ -22,8 +22,6 @@ subscriptions = Subscriptions("orders")
 
 #: The timeline's actor for what the inventory service's events do to an order.
 INVENTORY = "service:inventory"
-# States in which an order holds a reservation that a count can cut.
-HOLDING_STOCK = frozenset({OrderStatus.REVIEWED, OrderStatus.RELEASED})
 
 
 def _note_orders(order_ids: list[str]) -> None:
@@ -74,7 +72,7 @@ async def reservation_cut(
     for received in events:
         e = received.event
         try:
-            order = await orders.get(conn, e.order_id, lock=True, with_lines=False)
+            order = await order_repository.load(conn, e.order_id, lock=True)
         except NotFound:
             # A reservation an integrator made directly, for no order of this service: nothing to hold.
             log.info(
@@ -82,15 +80,6 @@ async def reservation_cut(
             )
             continue
         touched.append(order.order_id)
-        if order.reservation_state == "reserved":
-            await orders.set_values(conn, order.order_id, reservation_state="none")
-        if order.status in HOLDING_STOCK:
-            await orders.change_status(
-                conn, order, OrderStatus.ON_HOLD, actor=INVENTORY, event="stock reservation cut",
-                reason=f"STOCK: {e.reason}", hold=HoldCategory.SHORT_STOCK,
-            )  # fmt: skip
-        else:
-            await orders.add_timeline(
-                conn, order.order_id, actor=INVENTORY, event="stock reservation cut", reason=e.reason
-            )
+        order.reservation_cut(e.reason, actor=INVENTORY, at=datetime.now(UTC))
+        await order_repository.save(conn, order)
     _note_orders(touched)

@@ -252,7 +252,12 @@ async def test_crash_after_intent_is_finished_by_recovery(
         await orders_stub.SubmitOrder(order_request("TM-Y", quantity=2), metadata=SHOP)
     ).order.order_id
     await inventory_stub.ReserveStock(
-        inv.ReserveStockRequest(order_id=acted, lines=[inv.StockLine(sku_code="LJ-250-GRN", quantity=2)]),
+        # As the saga asked before the crash: the order's shop and lines.
+        inv.ReserveStockRequest(
+            order_id=acted,
+            shop_code="tmall-flagship",
+            lines=[inv.StockLine(sku_code="LJ-250-GRN", quantity=2)],
+        ),
         metadata=SHOP,
     )
     async with orders_service.database.transaction() as conn:

@@ -29,7 +29,7 @@ def promotion(promotion_id: str, kind, **fields) -> pb.CreatePromotionRequest:
     return pb.CreatePromotionRequest(
         promotion=pb.Promotion(
             promotion_id=promotion_id, name=promotion_id, kind=kind,
-            starts_at=ts(-timedelta(hours=1)), ends_at=ts(timedelta(hours=1)), stackable=True, **fields,
+            starts_at=ts(-timedelta(hours=1)), ends_at=ts(timedelta(hours=1)), **{"stackable": True, **fields},
         )
     )  # fmt: skip
 
@@ -139,3 +139,14 @@ async def test_own_site_order_paid_at_checkout_pays_the_promoted_total_ord_8(ord
     with pytest.raises(grpc.aio.AioRpcError) as exc:
         await orders_stub.SubmitOrder(wrong, metadata=SHOP)
     assert "payment.amount" in field_violations(exc.value)
+
+
+async def test_a_promotion_is_stackable_unless_its_creator_says_not_ord_8(orders_stub):
+    """ORD-8 stacking: the service decides the default; a promotion created without saying is stackable."""
+    unsaid = promotion("UNSAID", pb.PROMOTION_KIND_PERCENTAGE, rate_bp=9000)
+    unsaid.promotion.ClearField("stackable")
+    created = await orders_stub.CreatePromotion(unsaid, metadata=PROMOTER)
+    assert created.promotion.HasField("stackable") and created.promotion.stackable
+    alone = promotion("ALONE", pb.PROMOTION_KIND_PERCENTAGE, rate_bp=9500, stackable=False)
+    created = await orders_stub.CreatePromotion(alone, metadata=PROMOTER)
+    assert created.promotion.HasField("stackable") and not created.promotion.stackable

@@ -650,3 +650,9 @@ def test_ord_8_property_discount_within_goods_and_budgets(case, rnd):
         lines, shuffled, at=NOON, coupon_codes=codes, budget_left=budget_left, buyer_uses=buyer_uses
     )
     assert again == priced
+
+
+def test_ord_8_a_promotion_is_stackable_unless_its_creator_says_not():
+    assert percentage("P", 9000).stackable is True
+    assert percentage("P", 9000, stackable=None).stackable is True
+    assert percentage("P", 9000, stackable=False).stackable is False

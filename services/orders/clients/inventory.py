@@ -21,13 +21,14 @@ class InventoryClient:
         self.stub = inventory_pb2_grpc.InventoryServiceStub(self.channel)
 
     async def reserve(
-        self, order_id: str, lines: tuple[OrderLine, ...], *, caller: identity.Identity
+        self, order_id: str, shop_code: str, lines: tuple[OrderLine, ...], *, caller: identity.Identity
     ) -> None:
         """All lines or none (INV-10); FailedPrecondition names the short line, Unavailable when down."""
         await call(
             self.stub.ReserveStock,
             pb.ReserveStockRequest(
                 order_id=order_id,
+                shop_code=shop_code,
                 lines=[pb.StockLine(sku_code=x.sku_code, quantity=x.quantity) for x in lines],
             ),
             caller=caller,

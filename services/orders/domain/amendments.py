@@ -32,6 +32,7 @@ def checked_address(address: Address, field: str = "address") -> Address:
 
 
 def carrier(code: str) -> str:
+    """A carrier code as kept (lower case); InvalidArgument naming ``carrier_code`` when malformed."""
     code = code.strip().lower()
     if not _CARRIER.match(code):
         raise InvalidArgument.for_field(
@@ -47,6 +48,7 @@ class Invoice:
 
 
 def invoice(title: str, tax_id: str) -> Invoice:
+    """An invoice request (开发票) from what the buyer gave; InvalidArgument names every bad field."""
     v = Violations()
     v.require(bool(title.strip()), "title", "is required (the buyer's name or company)")
     v.require(len(title) <= 200, "title", "must be at most 200 characters")
@@ -62,9 +64,18 @@ class Shipment:
     lines: tuple[tuple[str, int], ...]
 
 
+@dataclass(frozen=True)
+class Amendments:
+    """What was amended on an order besides its address (ORD-7): carrier, invoice request, split."""
+
+    carrier_code: str = ""
+    invoice: Invoice | None = None
+    shipments: tuple[Shipment, ...] = ()
+
+
 def split(order_lines: tuple[OrderLine, ...], shipments: list[Shipment]) -> list[Shipment]:
     """ORD-7 分地址发: two or more shipments, each with a valid address, together holding exactly the order's
-    units of each SKU."""
+    units of each SKU; returned with one line per SKU in each shipment."""
     if not 2 <= len(shipments) <= MAX_SHIPMENTS:
         raise InvalidArgument.for_field("shipments", f"a split has 2 to {MAX_SHIPMENTS} shipments")
     for i, shipment in enumerate(shipments):
@@ -86,4 +97,12 @@ def split(order_lines: tuple[OrderLine, ...], shipments: list[Shipment]) -> list
             "shipments",
             f"the shipments must hold exactly the order's units: ordered {ordered}, split {shipped}",
         )
-    return shipments
+    return [Shipment(s.address, _merged(s.lines)) for s in shipments]
+
+
+def _merged(lines: tuple[tuple[str, int], ...]) -> tuple[tuple[str, int], ...]:
+    """A shipment's lines with one line per SKU, in SKU order (as they are kept)."""
+    units: dict[str, int] = {}
+    for sku, quantity in lines:
+        units[sku] = units.get(sku, 0) + quantity
+    return tuple(sorted(units.items()))

@@ -220,7 +220,7 @@ def validate_promotion(
     repeat: bool = False,
     max_off_fen: int | None = None,
     rate_bp: int = 0,
-    stackable: bool = True,
+    stackable: bool | None = None,
     priority: int = 0,
     budget_fen: int | None = None,
     per_buyer_limit: int | None = None,
@@ -237,6 +237,9 @@ def validate_promotion(
       ``max_off_fen`` only when repeating, and at least ``amount_off_fen``. No code, no ``rate_bp``.
     - PERCENTAGE: 1 <= ``rate_bp`` <= 9999; optional ``max_off_fen`` >= 1. No code, amount, threshold or
       ``repeat``.
+
+    ``stackable`` not given (None) means stackable: a promotion combines with others unless its creator
+    says it does not.
     """
     v = Violations()
     promotion_id = promotion_id.strip()
@@ -315,7 +318,7 @@ def validate_promotion(
         repeat=repeat,
         max_off_fen=max_off_fen,
         rate_bp=rate_bp,
-        stackable=stackable,
+        stackable=True if stackable is None else stackable,
         priority=priority,
         budget_fen=budget_fen,
         per_buyer_limit=per_buyer_limit,

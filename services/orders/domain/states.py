@@ -1,8 +1,13 @@
-"""The order's state machine (ORD-4) and its timeline.
+"""The order's state machines and its timeline.
 
-pending payment -> paid -> reviewed -> released to warehouse -> shipped -> delivered -> completed; or
-cancelled; or on hold as an exception (system fault, logistics problem, customer reason, or a failed
-review) until it is retried or cancelled. Every change is kept on the timeline with actor, time and reason.
+The order's status (ORD-4): pending payment -> paid -> reviewed -> released to warehouse -> shipped ->
+delivered -> completed; or cancelled; or on hold as an exception (system fault, logistics problem, customer
+reason, or a failed review) until it is retried or cancelled. Every change is kept on the timeline with
+actor, time and reason.
+
+The reservation of the order's stock at the inventory service (ORD-2, ORD-5): asked for when the order is
+reviewed, given back when it is cancelled. Each remote step has an intent state (``reserving``,
+``releasing``) that stays until the step's answer is booked, so a step left open by a crash is repeated.
 """
 
 from __future__ import annotations
@@ -62,6 +67,40 @@ def check_transition(current: OrderStatus, target: OrderStatus, *, field: str = 
     if target not in ALLOWED[current]:
         raise FailedPrecondition.for_field(
             field, f"an order that is {current.value} cannot become {target.value}", reason="ORDER_STATE"
+        )
+
+
+class ReservationState(enum.Enum):
+    """Where the order's stock reservation at the inventory service stands."""
+
+    NONE = "none"  # nothing reserved: not asked yet, refused, or cut by a count
+    RESERVING = "reserving"  # asked to reserve; the answer is not booked yet
+    RESERVED = "reserved"
+    RELEASING = "releasing"  # asked to give the stock back; the answer is not booked yet
+    RELEASED = "released"
+
+
+R = ReservationState
+RESERVATION_STEPS: dict[ReservationState, frozenset[ReservationState]] = {
+    R.NONE: frozenset({R.RESERVING}),
+    # Reserved; or refused; or the order was cancelled while asking, so whatever was reserved goes back.
+    R.RESERVING: frozenset({R.RESERVED, R.NONE, R.RELEASING}),
+    # Given back when the order is cancelled (ORD-5), or cut by a count (INV-13).
+    R.RESERVED: frozenset({R.RELEASING, R.NONE}),
+    R.RELEASING: frozenset({R.RELEASED}),
+    R.RELEASED: frozenset(),
+}
+
+
+def check_reservation_step(
+    current: ReservationState, target: ReservationState, *, field: str = "order_id"
+) -> None:
+    """Raises FailedPrecondition unless ``current -> target`` is a step of the reservation."""
+    if target not in RESERVATION_STEPS[current]:
+        raise FailedPrecondition.for_field(
+            field,
+            f"a reservation that is {current.value} cannot become {target.value}",
+            reason="RESERVATION_STATE",
         )
 
 

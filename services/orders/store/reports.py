@@ -17,6 +17,8 @@ from services.orders.store.tables import orders, refunds
 class SameDayLine:
     order_id: str
     channel_order_id: str
+    shop_code: str
+    channel: str
     paid_at: datetime
     reviewed_at: datetime | None
     in_time: bool
@@ -27,7 +29,14 @@ async def same_day_review(conn: AsyncConnection, day: date) -> list[SameDayLine]
     start, _ = day_bounds(day)
     rows = (
         await conn.execute(
-            sa.select(orders.c.order_id, orders.c.channel_order_id, orders.c.paid_at, orders.c.reviewed_at)
+            sa.select(
+                orders.c.order_id,
+                orders.c.channel_order_id,
+                orders.c.shop_code,
+                orders.c.channel,
+                orders.c.paid_at,
+                orders.c.reviewed_at,
+            )
             .where(orders.c.paid_at >= start, orders.c.paid_at < cutoff(day))
             .order_by(orders.c.paid_at)
         )
@@ -36,6 +45,8 @@ async def same_day_review(conn: AsyncConnection, day: date) -> list[SameDayLine]
         SameDayLine(
             str(r.order_id),
             r.channel_order_id,
+            r.shop_code,
+            r.channel,
             r.paid_at,
             r.reviewed_at,
             reviewed_in_time(r.paid_at, r.reviewed_at),

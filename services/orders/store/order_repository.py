@@ -1,0 +1,361 @@
+"""Loads and saves the order aggregate (``domain.order``).
+
+``load`` reads an order with its lines and amendments in one statement. ``save`` writes what the order's
+commands changed, in the caller's transaction: the changed columns, the new refunds and timeline entries,
+and the events to the outbox; then the order forgets them. Queries that are not the aggregate's (lookups,
+the timeline, the exception queue) live in ``store.orders``.
+"""
+
+from __future__ import annotations
+
+import uuid
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from shop.common.v1 import money_pb2
+from shop.orders.v1 import events_pb2
+from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from libs.errors import NotFound
+from libs.outbox import publish
+from libs.timestamps import to_timestamp
+from services.orders.domain.amendments import Amendments, Invoice, Shipment
+from services.orders.domain.intake import CURRENCY, Address, Channel, OrderLine
+from services.orders.domain.order import Order, StatusChanged
+from services.orders.domain.states import HoldCategory, OrderStatus, ReservationState
+from services.orders.store.orders import parse_id
+from services.orders.store.tables import (
+    kit,
+    order_amendments,
+    order_lines,
+    order_shipment_lines,
+    order_shipments,
+    order_timeline,
+    orders,
+    refunds,
+)
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """What the database holds of an order as this process last read or wrote it."""
+
+    row: dict[str, object]
+    amendments: Amendments
+    locked: bool
+
+
+# Keyed by the order object itself: what was stored of it is forgotten with it.
+_stored: weakref.WeakKeyDictionary[Order, _Stored] = weakref.WeakKeyDictionary()
+
+
+def new_order_id() -> str:
+    """The id of an order about to be received."""
+    return str(uuid.uuid4())
+
+
+def _row(order: Order) -> dict[str, object]:
+    """The columns of the orders row that commands change, as the order holds them."""
+    a = order.address
+    return {
+        "recipient": a.recipient,
+        "phone": a.phone,
+        "province": a.province,
+        "city": a.city,
+        "district": a.district,
+        "street": a.street,
+        "service_note": order.service_note,
+        "notes_resolved": order.notes_resolved,
+        "status": order.status.value,
+        "hold_category": order.hold_category.value if order.hold_category else None,
+        "hold_reason": order.hold_reason if order.hold_category else None,
+        "reservation_state": order.reservation.value,
+        "paid_fen": order.paid_fen,
+        "paid_at": order.paid_at,
+        "payment_reference": order.payment_reference,
+        "refunded_fen": order.refunded_fen,
+        "reviewed_at": order.reviewed_at,
+    }
+
+
+async def add(conn: AsyncConnection, order: Order) -> tuple[str, bool]:
+    """Stores a newly received order unless its channel already sent it; returns (order id, created).
+
+    The (channel, channel_order_id) unique key decides: a concurrent duplicate waits for the first insert to
+    commit and then finds it (ORD-1). This is intake's hot path: one statement each for the order, its
+    lines, its timeline and its event.
+    """
+    oid = parse_id(order.order_id)
+    inserted = await conn.execute(
+        insert(orders)
+        .values(
+            order_id=oid,
+            channel=order.channel.value,
+            channel_order_id=order.channel_order_id,
+            shop_code=order.shop_code,
+            buyer_id=order.buyer_id,
+            buyer_message=order.buyer_message,
+            goods_fen=order.goods_fen,
+            discount_fen=order.discount_fen,
+            shipping_fee_fen=order.shipping_fee_fen,
+            total_fen=order.total_fen,
+            created_at=order.created_at,
+            **_row(order),
+        )
+        .on_conflict_do_nothing(index_elements=[orders.c.channel, orders.c.channel_order_id])
+        .returning(orders.c.order_id)
+    )
+    if inserted.first() is None:
+        existing = (
+            await conn.execute(
+                sa.select(orders.c.order_id).where(
+                    orders.c.channel == order.channel.value,
+                    orders.c.channel_order_id == order.channel_order_id,
+                )
+            )
+        ).scalar_one()
+        return str(existing), False
+    await conn.execute(
+        order_lines.insert(),
+        [
+            {
+                "order_id": oid,
+                "line_no": i + 1,
+                "sku_code": line.sku_code,
+                "quantity": line.quantity,
+                "unit_price_fen": line.unit_price_fen,
+            }
+            for i, line in enumerate(order.lines)
+        ],
+    )
+    await _write_recorded(conn, oid, order)
+    _stored[order] = _Stored(_row(order), order.amendments, locked=True)
+    return order.order_id, True
+
+
+# The order's lines, and its split shipments with theirs, as JSON arrays beside the order's row.
+_LINES = (
+    sa.select(
+        sa.func.json_agg(
+            aggregate_order_by(
+                sa.func.json_build_array(
+                    order_lines.c.sku_code, order_lines.c.quantity, order_lines.c.unit_price_fen
+                ),
+                order_lines.c.line_no,
+            )
+        )
+    )
+    .where(order_lines.c.order_id == orders.c.order_id)
+    .scalar_subquery()
+)
+_SHIPMENT_LINES = (
+    sa.select(
+        sa.func.json_agg(
+            aggregate_order_by(
+                sa.func.json_build_array(order_shipment_lines.c.sku_code, order_shipment_lines.c.quantity),
+                order_shipment_lines.c.sku_code,
+            )
+        )
+    )
+    .where(
+        order_shipment_lines.c.order_id == order_shipments.c.order_id,
+        order_shipment_lines.c.shipment_no == order_shipments.c.shipment_no,
+    )
+    .scalar_subquery()
+)
+_SHIPMENTS = (
+    sa.select(
+        sa.func.json_agg(
+            aggregate_order_by(
+                sa.func.json_build_array(
+                    order_shipments.c.recipient, order_shipments.c.phone, order_shipments.c.province,
+                    order_shipments.c.city, order_shipments.c.district, order_shipments.c.street,
+                    _SHIPMENT_LINES,
+                ),
+                order_shipments.c.shipment_no,
+            )
+        )
+    )
+    .where(order_shipments.c.order_id == orders.c.order_id)
+    .scalar_subquery()
+)  # fmt: skip
+_LOAD = sa.select(
+    orders,
+    order_amendments.c.carrier_code,
+    order_amendments.c.invoice_title,
+    order_amendments.c.invoice_tax_id,
+    order_amendments.c.invoice_requested_at,
+    _LINES.label("lines"),
+    _SHIPMENTS.label("shipments"),
+).select_from(orders.outerjoin(order_amendments, order_amendments.c.order_id == orders.c.order_id))
+
+
+async def load(conn: AsyncConnection, order_id: str, *, lock: bool) -> Order:
+    """The order; NotFound naming ``order_id`` when there is none. With ``lock`` its row stays locked until
+    the transaction ends: an order is changed (``save``) only as loaded with the lock."""
+    query = _LOAD.where(orders.c.order_id == parse_id(order_id))
+    if lock:
+        query = query.with_for_update(of=orders)
+    row = (await conn.execute(query)).first()
+    if row is None:
+        raise NotFound.for_field("order_id", f"no order {order_id!r}", reason="ORDER_NOT_FOUND")
+    order = _order(row._mapping)
+    _stored[order] = _Stored(_row(order), order.amendments, locked=lock)
+    return order
+
+
+def _order(m: Any) -> Order:
+    shipments: list[list[Any]] = m["shipments"] or []
+    return Order(
+        order_id=str(m["order_id"]),
+        channel=Channel(m["channel"]),
+        channel_order_id=m["channel_order_id"],
+        shop_code=m["shop_code"],
+        buyer_id=m["buyer_id"],
+        address=Address(m["recipient"], m["phone"], m["province"], m["city"], m["district"], m["street"]),
+        lines=tuple(OrderLine(sku, quantity, price) for sku, quantity, price in m["lines"] or []),
+        buyer_message=m["buyer_message"],
+        goods_fen=m["goods_fen"],
+        discount_fen=m["discount_fen"],
+        shipping_fee_fen=m["shipping_fee_fen"],
+        total_fen=m["total_fen"],
+        created_at=m["created_at"],
+        status=OrderStatus(m["status"]),
+        service_note=m["service_note"],
+        notes_resolved=m["notes_resolved"],
+        hold_category=HoldCategory(m["hold_category"]) if m["hold_category"] else None,
+        hold_reason=m["hold_reason"] or "",
+        reservation=ReservationState(m["reservation_state"]),
+        paid_fen=m["paid_fen"],
+        paid_at=m["paid_at"],
+        payment_reference=m["payment_reference"],
+        refunded_fen=m["refunded_fen"],
+        reviewed_at=m["reviewed_at"],
+        amendments=Amendments(
+            carrier_code=m["carrier_code"] or "",
+            invoice=Invoice(m["invoice_title"], m["invoice_tax_id"]) if m["invoice_requested_at"] else None,
+            shipments=tuple(
+                Shipment(Address(*s[:6]), tuple((sku, quantity) for sku, quantity in s[6] or []))
+                for s in shipments
+            ),
+        ),
+    )
+
+
+async def save(conn: AsyncConnection, order: Order) -> None:
+    """Writes what the order's commands changed since it was loaded (or last saved), in the caller's
+    transaction, and its events to the outbox; then the order forgets its recorded entries and events."""
+    stored = _stored.get(order)
+    if stored is None:
+        raise RuntimeError(f"order {order.order_id} was neither loaded nor added here")
+    row = _row(order)
+    changed = {column: value for column, value in row.items() if stored.row[column] != value}
+    recorded = order.new_timeline or order.pending_events or order.new_refunds
+    if not (changed or recorded or order.amendments != stored.amendments):
+        return
+    if not stored.locked:
+        raise RuntimeError(f"order {order.order_id} is changed only as loaded with lock=True")
+    oid = parse_id(order.order_id)
+    if changed:
+        await conn.execute(
+            orders.update().where(orders.c.order_id == oid).values(updated_at=sa.func.now(), **changed)
+        )
+    await _save_amendments(conn, oid, order.amendments, stored.amendments)
+    if order.new_refunds:
+        await conn.execute(
+            refunds.insert(),
+            [
+                {
+                    "refund_id": uuid.UUID(r.refund_id),
+                    "order_id": oid,
+                    "amount_fen": r.amount_fen,
+                    "reason": r.reason,
+                    "refunded_by": r.refunded_by,
+                    "refunded_at": r.at,
+                }
+                for r in order.new_refunds
+            ],
+        )
+    await _write_recorded(conn, oid, order)
+    _stored[order] = _Stored(row, order.amendments, stored.locked)
+
+
+async def _save_amendments(conn: AsyncConnection, oid: uuid.UUID, new: Amendments, old: Amendments) -> None:
+    values: dict[str, object] = {}
+    if new.carrier_code != old.carrier_code:
+        values["carrier_code"] = new.carrier_code
+    if new.invoice != old.invoice:
+        values["invoice_title"] = new.invoice.title if new.invoice else ""
+        values["invoice_tax_id"] = new.invoice.tax_id if new.invoice else ""
+        values["invoice_requested_at"] = sa.func.now() if new.invoice else None
+    if values:
+        await conn.execute(
+            insert(order_amendments)
+            .values(order_id=oid, **values)
+            .on_conflict_do_update(index_elements=[order_amendments.c.order_id], set_=values)
+        )
+    if new.shipments == old.shipments:
+        return
+    # A later split replaces the earlier one; the timeline keeps both.
+    await conn.execute(order_shipment_lines.delete().where(order_shipment_lines.c.order_id == oid))
+    await conn.execute(order_shipments.delete().where(order_shipments.c.order_id == oid))
+    if not new.shipments:
+        return
+    await conn.execute(
+        order_shipments.insert(),
+        [
+            {
+                "order_id": oid, "shipment_no": no, "recipient": s.address.recipient, "phone": s.address.phone,
+                "province": s.address.province, "city": s.address.city, "district": s.address.district,
+                "street": s.address.street,
+            }
+            for no, s in enumerate(new.shipments, start=1)
+        ],
+    )  # fmt: skip
+    await conn.execute(
+        order_shipment_lines.insert(),
+        [
+            {"order_id": oid, "shipment_no": no, "sku_code": sku, "quantity": quantity}
+            for no, s in enumerate(new.shipments, start=1)
+            for sku, quantity in s.lines
+        ],
+    )
+
+
+async def _write_recorded(conn: AsyncConnection, oid: uuid.UUID, order: Order) -> None:
+    """The order's new timeline entries and its events, in the caller's transaction."""
+    if order.new_timeline:
+        await conn.execute(
+            order_timeline.insert(),
+            [
+                {
+                    "order_id": oid,
+                    "at": e.at,
+                    "actor": e.actor,
+                    "event": e.event,
+                    "from_status": e.from_status.value if e.from_status else None,
+                    "to_status": e.to_status.value if e.to_status else None,
+                    "reason": e.reason[:1000],
+                }
+                for e in order.new_timeline
+            ],
+        )
+    for event in order.pending_events:
+        await publish(conn, kit.outbox, order.order_id, _status_changed(event))
+    order.clear_pending()
+
+
+def _status_changed(e: StatusChanged) -> events_pb2.OrderStatusChanged:
+    return events_pb2.OrderStatusChanged(
+        order_id=e.order_id,
+        channel=e.channel.value,
+        shop_code=e.shop_code,
+        from_status=e.from_status.value if e.from_status else "",
+        to_status=e.to_status.value,
+        total=money_pb2.Money(currency_code=CURRENCY, amount_minor=e.total_fen),
+        at=to_timestamp(e.at),
+        reason=e.reason[:500],
+    )
