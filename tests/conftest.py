@@ -111,8 +111,10 @@ async def inventory_db(
         await database.dispose()
 
 
-def token_for(role: str, user: str = "tester") -> str:
-    return identity.mint_token(user, [role])
+def token_for(role: str, user: str = "tester", *, shops: tuple[str, ...] = ("*",)) -> str:
+    """A token for ``role``; an integrator's acts for ``shops`` (by default all of them)."""
+    scope = shops if role == identity.INTEGRATOR else ()
+    return identity.mint_token(user, [role], shops=scope)
 
 
 def auth(role: str, user: str = "tester") -> list[tuple[str, str]]:

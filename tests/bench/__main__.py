@@ -135,9 +135,9 @@ async def open_loop(name: str, op: Op, rate: float, seconds: float) -> Measureme
 
 async def run(suite: Suite, baseline_target: str) -> dict[str, object]:
     keeper = {"Authorization": f"Bearer {mint_token('bench-keeper', ['stock_keeper'])}"}
-    shop = {"Authorization": f"Bearer {mint_token('bench-shop', ['integrator'])}"}
+    shop = {"Authorization": f"Bearer {mint_token('bench-shop', ['integrator'], shops=['bench'])}"}
     lead = {"Authorization": f"Bearer {mint_token('bench-lead', ['supervisor'])}"}
-    token = mint_token("bench", ["integrator"])
+    token = mint_token("bench", ["integrator"], shops=["bench"])
     limits = httpx.Limits(max_connections=max(LEVELS) * 2, max_keepalive_connections=max(LEVELS) * 2)
     async with httpx.AsyncClient(base_url=suite.gateway_url, limits=limits, timeout=30) as http:
         sku = {

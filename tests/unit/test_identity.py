@@ -9,7 +9,7 @@ import jwt
 import pytest
 
 from libs import identity
-from libs.errors import PermissionDenied, Unauthenticated
+from libs.errors import NotFound, PermissionDenied, Unauthenticated
 from libs.identity import Identity
 
 SECRET = "unit-test-secret-long-enough-for-hs256-and-hs512-0123456789abcdef"
@@ -205,3 +205,30 @@ def test_outgoing_metadata_is_empty_without_a_caller_or_token() -> None:
         assert identity.outgoing_metadata() == []
     finally:
         identity.reset_current(token)
+
+
+def test_an_integrator_acts_only_for_the_shops_and_channels_its_token_names():
+    token = identity.mint_token("tmall-app", ["integrator"], shops=["tmall-flagship"], channels=["tmall"])
+    caller = identity.verify_token(token)
+    assert caller.scoped
+    assert caller.acts_for("tmall-flagship", "tmall")
+    assert not caller.acts_for("jd-outlet", "tmall")
+    assert not caller.acts_for("tmall-flagship", "jd")
+    with pytest.raises(NotFound) as exc:
+        identity.require_shop("jd-outlet", field="order_id", of=caller)
+    assert exc.value.violations[0].field == "order_id"
+
+
+def test_an_integrator_token_must_name_its_shops():
+    with pytest.raises(PermissionDenied):
+        identity.mint_token("anyone", ["integrator"])
+    every = identity.verify_token(identity.mint_token("erp", ["integrator"], shops=["*"]))
+    assert every.acts_for("any-shop", "jd")
+
+
+def test_staff_and_services_are_not_scoped_to_shops():
+    staff = identity.verify_token(identity.mint_token("cs-1", ["customer_service"]))
+    assert not staff.scoped and staff.acts_for("any-shop", "tmall")
+    worker = identity.service_identity("orders", ["integrator"])
+    assert worker.acts_for("any-shop", "jd")
+    assert identity.verify_token(worker.token).acts_for("any-shop", "jd")
