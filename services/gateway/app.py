@@ -1,30 +1,39 @@
-"""The gateway's ASGI application."""
+"""The gateway's ASGI application: the transcoded contracts, plus what a transcoder cannot do (health,
+the dead-letter fan-out), one error format, a trace id on every answer, and the OpenAPI document."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from google.protobuf.descriptor import ServiceDescriptor
 from opentelemetry import trace
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from libs.errors import DomainError
-from services.gateway.problems import handle_domain_error, handle_validation_error
-from services.gateway.routes import (
-    health,
-    inventory,
-    inventory_counts,
-    inventory_holds,
-    inventory_places,
-    inventory_planning,
-    inventory_receiving,
-    inventory_reservations,
-    inventory_transfers,
-    operations,
-    orders,
+from libs.openapi import Comments, error_responses, openapi_document
+from services.gateway.problems import (
+    handle_domain_error,
+    handle_http_exception,
+    handle_unexpected_error,
+    handle_validation_error,
 )
+from services.gateway.routes import health, operations
+from services.gateway.transcoded import CONTRACTS, METHODS, TranscodedApi
 from services.gateway.upstreams import open_upstreams
+
+TITLE = "Shop back office"
+VERSION = "1.0.0"
+DESCRIPTION = (
+    "HTTP/JSON API for shop platforms, ERPs and warehouse scanners, transcoded from the services' gRPC "
+    "contracts. Every route but /healthz and /livez needs `Authorization: Bearer <token>`; each operation "
+    "names the roles that may call it. Mutating operations take an `Idempotency-Key` header (or a "
+    "`request_id` field): a retry with the same key gets the first answer."
+)
 
 
 @asynccontextmanager
@@ -36,14 +45,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await app.state.upstreams.close()
 
 
-def create_app() -> FastAPI:
-    app = FastAPI(
-        title="Shop back office",
-        version="1.0.0",
-        description="HTTP/JSON API for shop platforms, ERPs and warehouse scanners. "
-        "Every route but /healthz and /livez needs `Authorization: Bearer <token>`.",
-        lifespan=lifespan,
-    )
+def create_app(contracts: Sequence[ServiceDescriptor] = CONTRACTS) -> FastAPI:
+    """The gateway over ``contracts`` (each served by the service its package names)."""
+    app = FastAPI(title=TITLE, version=VERSION, description=DESCRIPTION, lifespan=lifespan)
 
     @app.middleware("http")
     async def trace_id_header(
@@ -58,15 +62,36 @@ def create_app() -> FastAPI:
 
     app.add_exception_handler(DomainError, handle_domain_error)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
+    app.add_exception_handler(StarletteHTTPException, handle_http_exception)
+    app.add_exception_handler(Exception, handle_unexpected_error)
     app.include_router(health.router)
-    app.include_router(inventory.router)
-    app.include_router(inventory_places.router)
-    app.include_router(inventory_reservations.router)
-    app.include_router(inventory_holds.router)
-    app.include_router(inventory_receiving.router)
-    app.include_router(inventory_transfers.router)
-    app.include_router(inventory_counts.router)
-    app.include_router(inventory_planning.router)
-    app.include_router(orders.router)
     app.include_router(operations.router)
+    # Last: the hand-written routes above match first.
+    app.add_route(
+        "/{path:path}", TranscodedApi(contracts).handle, methods=list(METHODS), include_in_schema=False
+    )
+    app.openapi = lambda: _openapi(app, contracts)  # type: ignore[method-assign]
     return app
+
+
+def _openapi(app: FastAPI, contracts: Sequence[ServiceDescriptor]) -> dict[str, Any]:
+    """The contracts' operations, generated from their descriptors and comments, with the hand-written
+    routes' operations beside them."""
+    if app.openapi_schema is None:
+        document = openapi_document(
+            contracts, comments=Comments.beside_generated_code(), title=TITLE, version=VERSION
+        )
+        document["info"]["description"] = DESCRIPTION
+        hand = get_openapi(title=TITLE, version=VERSION, routes=app.routes)
+        for path, item in hand.get("paths", {}).items():
+            for operation in item.values():
+                if path in ("/healthz", "/livez"):
+                    operation["security"] = []  # no token needed
+                    continue
+                operation["responses"].pop("422", None)  # validation errors answer 400 in the error format
+                operation["responses"].update(error_responses())
+        document["paths"].update(hand.get("paths", {}))
+        for name, schema in hand.get("components", {}).get("schemas", {}).items():
+            document["components"]["schemas"].setdefault(name, schema)
+        app.openapi_schema = document
+    return app.openapi_schema

@@ -78,6 +78,9 @@ def test_sigkill_of_each_process_in_turn_loses_nothing_and_a_restart_keeps_every
             shop.receive("KILL-1", 2, f"kill-in-{i}")
             order_ids.append(shop.order(f"KILL-{i}", "KILL-1", 1))
             assert shop.review(order_ids[-1])[0]["status"] == "reviewed"
+            # Events still in flight would land between the two snapshots: let them settle first.
+            wait_outboxes_drained(suite)
+            wait_consumed(suite)
             before = snapshot(suite)
             killed = suite.kill(name)
             suite.wait_restarted(name, killed)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -58,6 +59,78 @@ def fields_of(response: httpx.Response) -> list[str]:
     return [f["field"] for f in response.json()["error"]["fields"]]
 
 
+def answer(response: httpx.Response, status: int) -> Any:
+    assert response.status_code == status, response.text
+    return response.json()
+
+
+async def check_request_id_is_optional(
+    client: httpx.AsyncClient,
+    path: str,
+    body: dict[str, Any],
+    headers: dict[str, str],
+    *,
+    status: int,
+    state: Callable[[], Awaitable[object]],
+    other: dict[str, Any] | str,
+    again: tuple[int, str] | None = None,
+) -> None:
+    """AIP-155 on one route, ``body`` being a valid request without its ``request_id``:
+
+    - with a request_id, a retry gets the first answer and writes nothing more, and the same id with other
+      content (``other``: body overrides, or another path) is 409 naming request_id and writes nothing;
+    - without one (left out, empty or null), the same request is new each time: done again (a new answer,
+      something more written), or, when ``again`` says so, refused as a repeat with ``(status, field)`` and
+      nothing written.
+
+    ``state`` reads whatever the route writes."""
+    keyed = {**body, "request_id": "retry-1"}
+    first = answer(await client.post(path, json=keyed, headers=headers), status)
+    written = await state()
+    assert answer(await client.post(path, json=keyed, headers=headers), status) == first
+    assert await state() == written
+    other_path, other_body = (other, keyed) if isinstance(other, str) else (path, {**keyed, **other})
+    conflict = await client.post(other_path, json=other_body, headers=headers)
+    assert conflict.status_code == 409, conflict.text
+    assert fields_of(conflict) == ["request_id"]
+    assert await state() == written
+
+    answers = [first]
+    for unkeyed in (body, {**body, "request_id": ""}, {**body, "request_id": None}):
+        response = await client.post(path, json=unkeyed, headers=headers)
+        if again is None:
+            answers.append(answer(response, status))
+            assert answers[-1] not in answers[:-1]
+            assert await state() != written
+            written = await state()
+        else:
+            assert response.status_code == again[0], response.text
+            assert again[1] in fields_of(response)
+            assert await state() == written
+
+
+def resolve(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` with its ``$ref`` followed and its ``null`` alternative left out."""
+    while True:
+        if "$ref" in schema:
+            schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+        elif "anyOf" in schema:
+            [schema] = [s for s in schema["anyOf"] if s.get("type") != "null"]
+        else:
+            return schema
+
+
+def schema_at(spec: dict[str, Any], method: str, path: str, *keys: str, status: str = "") -> dict[str, Any]:
+    """The OpenAPI schema of a route's request body (or, given ``status``, its answer), walked down the
+    property names ``keys`` ("[]" steps into an array's items)."""
+    operation = spec["paths"][path][method]
+    content = operation["responses"][status] if status else operation["requestBody"]
+    schema = resolve(spec, content["content"]["application/json"]["schema"])
+    for key in keys:
+        schema = resolve(spec, schema["items"] if key == "[]" else schema["properties"][key])
+    return schema
+
+
 async def test_register_receive_and_read_stock(client):
     created = await client.post("/v1/inventory/skus", json=SKU, headers=bearer())
     assert created.status_code == 201, created.text
@@ -93,7 +166,7 @@ async def test_register_receive_and_read_stock(client):
             404,
             "warehouse_code",
         ),
-        ('{"sku_code": "LJ-250-GRN", "quantity": 4}', 400, "request_id"),
+        ('{"request_id": " ", "sku_code": "LJ-250-GRN", "quantity": 4}', 400, "request_id"),  # blank
         ("[1, 2]", 400, "body"),
     ],
 )
@@ -111,6 +184,27 @@ async def test_bad_receipt_gets_an_error_naming_the_field_and_writes_nothing(
     assert field in fields_of(response)
     assert field in error["message"]
     assert await ledger_rows(inventory) == (0, 0)
+
+
+async def test_a_receipt_without_a_request_id_is_a_new_one_each_time_aip_155(client, inventory):
+    """Without a request_id (or Idempotency-Key) every receipt books its units; with one, a retry books
+    nothing more, and the same id with another quantity is 409 naming request_id."""
+    assert (await client.post("/v1/inventory/skus", json=SKU, headers=bearer())).status_code == 201
+
+    async def state() -> tuple[object, ...]:
+        stock = await client.get("/v1/inventory/skus/LJ-250-GRN/stock", headers=bearer())
+        return await ledger_rows(inventory), answer(stock, 200)["available"]
+
+    await check_request_id_is_optional(
+        client,
+        "/v1/inventory/stock-receipts",
+        {"sku_code": "LJ-250-GRN", "quantity": 4},
+        bearer(),
+        status=201,
+        state=state,
+        other={"quantity": 5},
+    )
+    assert (await state())[1] == 16  # the keyed receipt once, and each of the three without an id
 
 
 async def test_unknown_sku_lookup_is_404(client):

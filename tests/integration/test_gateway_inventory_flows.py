@@ -5,7 +5,7 @@ over HTTP, bad input naming the field, and the roles each operation needs."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -31,6 +31,7 @@ from services.inventory.store.tables import (
     transfers,
 )
 from tests.conftest import apply_event, token_for
+from tests.integration.test_gateway_http import check_request_id_is_optional, schema_at
 from tests.integration.test_inventory_planning import large_promotion
 
 V1 = "/v1/inventory"
@@ -53,6 +54,8 @@ THIS_MONTH = TODAY.strftime("%Y-%m")
 NEXT_FRIDAY = (date.today() + timedelta(days=(4 - date.today().weekday()) % 7)).isoformat()
 A_MONDAY = (date.today() + timedelta(days=(0 - date.today().weekday()) % 7)).isoformat()
 MISSING = object()  # a body field left out
+BLANK_ID = {"request_id": " "}  # a request_id may be left out, not sent blank
+# Proto3 cannot tell a quantity left out from 0, so the services take it as 0 and accept it.
 
 
 def bearer(role: str, user: str = "tester") -> dict[str, str]:
@@ -256,6 +259,19 @@ async def create_bin(client: httpx.AsyncClient, bin_code: str) -> None:
         ),
         201,
     )
+
+
+async def receive_with_defects(client: httpx.AsyncClient, defective: int = 3) -> None:
+    """20 units of TEE-R delivered by SUP-1 and posted: ``defective`` of them, found in a full inspection,
+    into DEFECTIVE, the rest into MAIN."""
+    await register(client, "TEE-R", "TEE")
+    rid = (await create_receipt(client, "DN-1", [("TEE-R", 20)]))["receipt_id"]
+    await count_received(client, rid, 20)
+    await inspect(client, rid, "qc-1", (1, "round_1", 2, 1))
+    await inspect(client, rid, "qc-2", (1, "round_2", 2, 0))  # 3 of 4 pass: inspect every unit
+    await inspect(client, rid, "qc-3", (1, "full", 20, defective))
+    await sign_both(client, rid)
+    await post_receipt(client, rid, "p-1")
 
 
 async def create_warehouse(client: httpx.AsyncClient, code: str) -> None:
@@ -791,7 +807,7 @@ async def test_daily_close_and_the_monthly_archive_inv_14(client):
     )
     assert ok(again, 201) == closed
     archive = ok(await client.get(f"{V1}/day-closes", params={"month": THIS_MONTH}, headers=keeper()))
-    assert archive == {"month": THIS_MONTH, "closes": [closed]}
+    assert archive == {"closes": [closed]}
     assert (
         ok(await client.get(f"{V1}/day-closes", params={"month": "2001-01"}, headers=keeper()))["closes"]
         == []
@@ -867,8 +883,8 @@ async def test_replenishment_policies_are_listed_and_set_inv_15(client):
             "category": "*",
             "low_cover_days": 5,
             "order_days": 15,
-            "fast_daily_units": None,
-            "fast_order_days": None,
+            "fast_daily_units": 0,  # both 0: no fast-seller rule
+            "fast_order_days": 0,
         },
         {
             "category": "tea",
@@ -889,8 +905,8 @@ async def test_replenishment_policies_are_listed_and_set_inv_15(client):
         "category": "apparel",
         "low_cover_days": 3,
         "order_days": 10,
-        "fast_daily_units": None,
-        "fast_order_days": None,
+        "fast_daily_units": 0,
+        "fast_order_days": 0,
     }
     default = ok(
         await client.put(
@@ -978,7 +994,7 @@ async def test_packing_use_and_the_buying_alerts_inv_16(client, inventory):
     assert [(a["sku_code"], a["reason"], a["daily_use"], a["cover_days"]) for a in promo["alerts"]] == [
         ("BOX-S", "low_cover", "10.00", "6.00"),
         ("TAPE", "promotion", "1.00", "486.00"),
-        ("BAG", "promotion", "0.00", None),
+        ("BAG", "promotion", "0.00", ""),  # never used: no cover to compute
     ]
 
 
@@ -994,14 +1010,7 @@ async def test_supplier_is_registered_and_defective_units_go_back_to_it_inv_17(c
         201,
     )
     assert registered == {"supplier_code": "SUP-1"}
-    await register(client, "TEE-R", "TEE")
-    rid = (await create_receipt(client, "DN-1", [("TEE-R", 20)]))["receipt_id"]
-    await count_received(client, rid, 20)
-    await inspect(client, rid, "qc-1", (1, "round_1", 2, 1))
-    await inspect(client, rid, "qc-2", (1, "round_2", 2, 0))  # 3 of 4 pass: inspect every unit
-    await inspect(client, rid, "qc-3", (1, "full", 20, 3))
-    await sign_both(client, rid)
-    await post_receipt(client, rid, "p-1")
+    await receive_with_defects(client)
     assert await levels(client, "TEE-R") == {"MAIN": (17, 0, 17), "DEFECTIVE": (3, 0, 0)}
 
     [stock] = ok(await client.get(f"{V1}/defective-stock", headers=bearer(BUYER)))["stock"]
@@ -1023,7 +1032,6 @@ async def test_supplier_is_registered_and_defective_units_go_back_to_it_inv_17(c
             f"{V1}/defective-stock/month-end", params={"month": THIS_MONTH}, headers=bearer(BUYER)
         )
     )
-    assert report["month"] == THIS_MONTH
     assert [(s["supplier_code"], s["lot_id"], s["quantity"]) for s in report["stock"]] == [
         ("SUP-1", stock["lot_id"], 3)
     ]
@@ -1081,7 +1089,7 @@ ROUND_1 = {"line_no": 1, "round": "round_1", "inspected_units": 10, "failed_unit
     [
         ({"lines": [{"sku_code": "TEE-R", "expected_quantity": "10"}]}, 400, "lines[0].expected_quantity"),
         ({"lines": [{"sku_code": "TEE-R", "expected_quantity": 2.5}]}, 400, "lines[0].expected_quantity"),
-        ({"lines": [{"sku_code": "TEE-R"}]}, 400, "lines[0].expected_quantity"),
+        pytest.param({"lines": [{"sku_code": "TEE-R"}]}, 400, "lines[0].expected_quantity"),
         ({"lines": [{"sku_code": "TEE-R", "expected_quantity": -1}]}, 400, "lines[0].expected_quantity"),
         (
             {
@@ -1102,7 +1110,7 @@ ROUND_1 = {"line_no": 1, "round": "round_1", "inspected_units": 10, "failed_unit
         ({"warehouse_code": "NOWHERE"}, 404, "warehouse_code"),
         ({"warehouse_code": "DEFECTIVE"}, 422, "warehouse_code"),
         ({"delivery_note_number": "DN-1"}, 409, "delivery_note_number"),  # DN-1 of SUP-1 is registered
-        ({"request_id": MISSING}, 400, "request_id"),
+        (BLANK_ID, 400, "request_id"),
         ({"note": "x"}, 400, "note"),
     ],
 )
@@ -1134,7 +1142,13 @@ async def test_bad_delivery_note_is_refused_naming_the_field_inv_3(
             400,
             "counts[0].received_quantity",
         ),
-        ("counts", {"counts": [{"line_no": 1}]}, KEEPER, 400, "counts[0].received_quantity"),
+        pytest.param(
+            "counts",
+            {"counts": [{"line_no": 1}]},
+            KEEPER,
+            400,
+            "counts[0].received_quantity",
+        ),
         ("counts", {"counts": [{"line_no": 9, "received_quantity": 1}]}, KEEPER, 400, "counts[0].line_no"),
         (
             "counts",
@@ -1159,7 +1173,7 @@ async def test_bad_delivery_note_is_refused_naming_the_field_inv_3(
             400,
             "results[0].round",
         ),
-        (
+        pytest.param(
             "inspections",
             {"request_id": "q", "results": [{k: v for k, v in ROUND_1.items() if k != "failed_units"}]},
             QC,
@@ -1196,12 +1210,12 @@ async def test_bad_delivery_note_is_refused_naming_the_field_inv_3(
             "results[0].line_no",
         ),
         ("inspections", {"request_id": "q", "results": []}, QC, 400, "results"),
-        ("inspections", {"results": [ROUND_1]}, QC, 400, "request_id"),
+        ("inspections", {**BLANK_ID, "results": [ROUND_1]}, QC, 400, "request_id"),
         ("signatures", {"role": "boss"}, KEEPER, 400, "role"),
         ("signatures", {"role": 1}, KEEPER, 400, "role"),
         ("signatures", {}, KEEPER, 400, "role"),
         ("post", {"request_id": "p"}, KEEPER, 422, "signatures"),
-        ("post", {}, KEEPER, 400, "request_id"),
+        ("post", BLANK_ID, KEEPER, 400, "request_id"),
         ("post", {"request_id": 5}, KEEPER, 400, "request_id"),
     ],
 )
@@ -1307,7 +1321,7 @@ async def stocked_tea(client: httpx.AsyncClient, quantity: int = 10) -> None:
         ({"lines": []}, 400, "lines"),
         ({"lines": [{"sku_code": "NOPE", "quantity": 1}]}, 404, "lines[0].sku_code"),
         ({"to_warehouse_code": "NOWHERE"}, 404, "warehouse_code"),
-        ({"request_id": MISSING}, 400, "request_id"),
+        (BLANK_ID, 400, "request_id"),
         ({"priority": "high"}, 400, "priority"),
     ],
 )
@@ -1335,7 +1349,7 @@ async def test_unknown_transfer_is_404(client, transfer_id, method, step):
 
 
 async def test_a_transfer_cannot_ship_reserved_units_inv_12(client, inventory):
-    """INV-10, INV-12: reserved units stay for their order; shipping needs a request id."""
+    """INV-10, INV-12: reserved units stay for their order, whether the shipping has a request id or not."""
     await stocked_tea(client)
     ok(
         await client.post(
@@ -1354,12 +1368,10 @@ async def test_a_transfer_cannot_ship_reserved_units_inv_12(client, inventory):
         201,
     )["transfer_id"]
     before = await movements(inventory)
-    assert_error(await client.post(f"{V1}/transfers/{tid}/ship", headers=keeper(KEEPER_2)), 400, "request_id")
-    short = await client.post(
-        f"{V1}/transfers/{tid}/ship", json={"request_id": "s-1"}, headers=keeper(KEEPER_2)
-    )
-    assert_error(short, 422, "lines[0].quantity")  # the short line
-    assert short.json()["error"]["reason"] == "INSUFFICIENT_STOCK"
+    for body in (None, {"request_id": "s-1"}):
+        short = await client.post(f"{V1}/transfers/{tid}/ship", json=body, headers=keeper(KEEPER_2))
+        assert_error(short, 422, "lines[0].quantity")  # the short line
+        assert short.json()["error"]["reason"] == "INSUFFICIENT_STOCK"
     assert await movements(inventory) == before
     assert await levels(client, "TEA-1") == {"MAIN": (10, 7, 3)}
     assert ok(await client.get(f"{V1}/transfers/{tid}", headers=keeper()))["status"] == "requested"
@@ -1399,7 +1411,7 @@ async def test_only_stock_keepers_move_transfers_inv_12(client, inventory, step,
         ({"quantity": 11}, 422, "quantity"),  # 10 in stock
         ({"sku_code": "NOPE"}, 404, "sku_code"),
         ({"warehouse_code": "NOWHERE"}, 404, "warehouse_code"),
-        ({"request_id": MISSING}, 400, "request_id"),
+        (BLANK_ID, 400, "request_id"),
         ({"due_at": "2030-01-01T00:00:00Z"}, 400, "due_at"),
     ],
 )
@@ -1458,7 +1470,7 @@ PLAN = {"request_id": "c-x", "kind": "cycle", "planned_for": A_MONDAY, "sku_code
         ({"kind": "full", "sku_codes": []}, 400, "planned_for"),  # a full count falls on a Friday
         ({"kind": "full", "planned_for": NEXT_FRIDAY}, 400, "sku_codes"),  # and covers everything
         ({"warehouse_code": "NOWHERE"}, 404, "warehouse_code"),
-        ({"request_id": MISSING}, 400, "request_id"),
+        (BLANK_ID, 400, "request_id"),
     ],
 )
 async def test_bad_count_plan_is_refused_naming_the_field_inv_13(client, inventory, overrides, status, field):
@@ -1473,7 +1485,7 @@ async def test_bad_count_plan_is_refused_naming_the_field_inv_13(client, invento
     ("step", "body", "status", "field"),
     [
         ("lines", {"lines": [{"line_no": 1, "counted": "9"}]}, 400, "lines[0].counted"),
-        ("lines", {"lines": [{"line_no": 1}]}, 400, "lines[0].counted"),
+        pytest.param("lines", {"lines": [{"line_no": 1}]}, 400, "lines[0].counted"),
         ("lines", {"lines": [{"line_no": 1, "counted": -1}]}, 400, "lines[0].counted"),
         ("lines", {"lines": [{"line_no": 1, "counted": 9, "damaged": 10}]}, 400, "lines[0].damaged"),
         ("lines", {"lines": [{"line_no": 99, "counted": 9}]}, 400, "lines[0].line_no"),
@@ -1488,7 +1500,7 @@ async def test_bad_count_plan_is_refused_naming_the_field_inv_13(client, invento
             422,
             "lines",
         ),  # uncounted
-        ("approve", {}, 400, "request_id"),
+        ("approve", BLANK_ID, 400, "request_id"),
     ],
 )
 async def test_bad_count_step_is_refused_naming_the_field_inv_13(
@@ -1601,16 +1613,16 @@ async def policies(client: httpx.AsyncClient) -> list[dict[str, Any]]:
 @pytest.mark.parametrize(
     ("category", "overrides", "status", "field"),
     [
-        ("apparel", {"low_cover_days": 0}, 400, "low_cover_days"),
-        ("apparel", {"low_cover_days": 366}, 400, "low_cover_days"),
-        ("apparel", {"low_cover_days": "3"}, 400, "low_cover_days"),
-        ("apparel", {"low_cover_days": 2**31}, 400, "low_cover_days"),
-        ("apparel", {"order_days": MISSING}, 400, "order_days"),
-        ("apparel", {"order_days": 1.5}, 400, "order_days"),
-        ("apparel", {"fast_daily_units": 50}, 400, "fast_order_days"),
-        ("apparel", {"fast_order_days": 2}, 400, "fast_daily_units"),
-        ("apparel", {"category": "shoes"}, 400, "category"),  # the category is the path's
-        ("x" * 101, {}, 400, "category"),
+        ("apparel", {"low_cover_days": 0}, 400, "policy.low_cover_days"),
+        ("apparel", {"low_cover_days": 366}, 400, "policy.low_cover_days"),
+        ("apparel", {"low_cover_days": "3"}, 400, "policy.low_cover_days"),
+        ("apparel", {"low_cover_days": 2**31}, 400, "policy.low_cover_days"),
+        ("apparel", {"order_days": MISSING}, 400, "policy.order_days"),
+        ("apparel", {"order_days": 1.5}, 400, "policy.order_days"),
+        ("apparel", {"fast_daily_units": 50}, 400, "policy.fast_order_days"),
+        ("apparel", {"fast_order_days": 2}, 400, "policy.fast_daily_units"),
+        ("apparel", {"category": "shoes"}, 400, "policy.category"),  # the category is the path's
+        ("x" * 101, {}, 400, "policy.category"),
     ],
 )
 async def test_bad_replenishment_policy_is_refused_naming_the_field_inv_15(
@@ -1623,7 +1635,7 @@ async def test_bad_replenishment_policy_is_refused_naming_the_field_inv_15(
         headers=bearer(BUYER),
     )
     assert_error(response, status, field)
-    assert not response.json()["error"]["message"].startswith("policy.")
+    assert response.json()["error"]["message"].startswith(f"{field}: ")  # the field's path in the request
     assert await policies(client) == before
 
 
@@ -1670,7 +1682,7 @@ async def test_planning_needs_purchasing_or_the_warehouse_supervisor_inv_15(clie
         ({"quantity": "5"}, 400, "quantity"),
         ({"quantity": 61}, 422, "quantity"),  # 60 on hand
         ({"warehouse_code": "NOWHERE"}, 404, "warehouse_code"),
-        ({"request_id": MISSING}, 400, "request_id"),
+        (BLANK_ID, 400, "request_id"),
         ({"bin_code": "A-01"}, 400, "bin_code"),
     ],
 )
@@ -1707,7 +1719,7 @@ async def test_packing_use_needs_a_keeper_or_logistics_clerk_inv_16(client, inve
         ({"supplier_code": "S" * 65}, 400, "supplier_code"),
         ({"supplier_code": ["SUP-9"]}, 400, "supplier_code"),
         ({"supplier_code": "SUP-1"}, 409, "supplier_code"),  # registered
-        ({"request_id": "x"}, 400, "request_id"),  # registering is not retried by key: again is a conflict
+        (BLANK_ID, 400, "request_id"),
     ],
 )
 async def test_bad_supplier_is_refused_naming_the_field_inv_17(client, inventory, overrides, status, field):
@@ -1741,7 +1753,7 @@ async def test_only_purchasing_registers_suppliers_inv_17(client, inventory, rol
         ({"lines": []}, 400, "lines"),
         ({"lines": [{"sku_code": "NOPE", "quantity": 1}]}, 404, "lines[0].sku_code"),
         ({}, 422, "lines[0].quantity"),  # nothing defective from SUP-1
-        ({"request_id": MISSING}, 400, "request_id"),
+        (BLANK_ID, 400, "request_id"),
     ],
 )
 async def test_bad_supplier_return_is_refused_naming_the_field_inv_17(
@@ -1842,25 +1854,266 @@ async def test_openapi_documents_the_routes_and_their_enums(client):
             .replace(f"/counts/{SOME_ID}", "/counts/{count_id}")
             .replace(f"/replenishment-plans/{SOME_ID}", "/replenishment-plans/{plan_id}")
             .replace("/new-styles/TEE/", "/new-styles/{style_number}/")
-            .replace("/replenishment-policies/tea", "/replenishment-policies/{category}")
+            .replace("/replenishment-policies/tea", "/replenishment-policies/{policy.category}")
         )
         assert method in paths[template], template
-    schemas = spec["components"]["schemas"]
 
-    def enum(schema: str, prop: str) -> list[str]:
-        found = schemas[schema]["properties"][prop]
-        values: list[str] = found.get("enum") or found["anyOf"][0]["enum"]
+    def enum(method: str, path: str, *keys: str, status: str = "") -> list[str]:
+        values: list[str] = schema_at(spec, method, f"{V1}{path}", *keys, status=status)["enum"]
         return values
 
-    assert enum("ReceiptOut", "status") == ["open", "posted", "rejected"]
-    assert enum("InspectionResultBody", "round") == ["round_1", "round_2", "full"]
-    assert enum("SignReceiptBody", "role") == [KEEPER, SUPERVISOR]
-    assert "partly_accepted" in enum("ReceiptLineOut", "verdict")
-    assert enum("TransferOut", "status") == ["requested", "in_transit", "received", "cancelled"]
-    assert enum("PlanCountBody", "kind") == ["cycle", "full"]
-    assert enum("ApproveCountBody", "damaged_disposition") == ["defective_warehouse", "scrap"]
-    assert enum("RegisterSupplierBody", "kind") == ["manufacturer", "sporadic"]
-    assert enum("PackingAlertOut", "reason") == ["low_cover", "promotion"]
-    assert schemas["PlanCountBody"]["properties"]["planned_for"]["format"] == "date"
-    assert schemas["ReceivedCountBody"]["properties"]["line_no"]["format"] == "int32"
-    assert schemas["CreateReceiptBody"]["additionalProperties"] is False
+    receipt = "/receipts/{receipt_id}"
+    assert enum("get", receipt, "status", status="200") == ["open", "posted", "rejected"]
+    assert "partly_accepted" in enum("get", receipt, "lines", "[]", "verdict", status="200")
+    assert enum("post", f"{receipt}/inspections", "results", "[]", "round") == ["round_1", "round_2", "full"]
+    role = schema_at(spec, "post", f"{V1}{receipt}/signatures", "role")
+    assert role["type"] == "string" and KEEPER in role["description"] and SUPERVISOR in role["description"]
+    assert enum("get", "/transfers/{transfer_id}", "status", status="200") == [
+        "requested",
+        "in_transit",
+        "received",
+        "cancelled",
+    ]
+    assert enum("post", "/counts", "kind") == ["cycle", "full"]
+    assert enum("post", "/counts/{count_id}/approve", "damaged_disposition") == [
+        "defective_warehouse",
+        "scrap",
+    ]
+    assert enum("post", "/suppliers", "kind") == ["manufacturer", "sporadic"]
+    reason = schema_at(spec, "get", f"{V1}/packing-alerts", "alerts", "[]", "reason", status="200")
+    assert "low_cover" in reason["description"] and "promotion" in reason["description"]
+    assert "YYYY-MM-DD" in schema_at(spec, "post", f"{V1}/counts", "planned_for")["description"]
+    assert schema_at(spec, "post", f"{V1}{receipt}/counts", "counts", "[]", "line_no")["format"] == "int32"
+    assert schema_at(spec, "post", f"{V1}/receipts")["additionalProperties"] is False
+
+
+# --- request ids (AIP-155) ----------------------------------------------------------------------
+
+
+def without_id(body: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in body.items() if k != "request_id"}
+
+
+async def nothing(client: httpx.AsyncClient) -> str:
+    return ""
+
+
+async def tea_and_a_second_warehouse(client: httpx.AsyncClient) -> str:
+    await stocked_tea(client)
+    return ""
+
+
+async def tea_in_stock(client: httpx.AsyncClient) -> str:
+    await register(client, "TEA-1", category="tea")
+    await receive(client, "TEA-1", 10, "in-1")
+    return ""
+
+
+async def packing_in_stock(client: httpx.AsyncClient) -> str:
+    await register(client, "BOX-S", category="packing", kind="packing_material")
+    await receive(client, "BOX-S", 60, "in-1")
+    return ""
+
+
+async def sku_registered(client: httpx.AsyncClient) -> str:
+    await register(client, "TEE-R", "TEE")
+    return ""
+
+
+async def counted_receipt(client: httpx.AsyncClient) -> str:
+    """A delivery of 100 units, counted; its receipt id."""
+    await register(client, "TEE-R", "TEE")
+    rid: str = (await create_receipt(client, "DN-1", [("TEE-R", 100)]))["receipt_id"]
+    await count_received(client, rid, 100)
+    return rid
+
+
+async def signed_receipt(client: httpx.AsyncClient) -> str:
+    """A delivery of 100 units, counted, passed round 1 and signed by both; its receipt id."""
+    rid = await counted_receipt(client)
+    await inspect(client, rid, "qc-1", (1, "round_1", 10, 0))
+    await sign_both(client, rid)
+    return rid
+
+
+async def requested_transfer(client: httpx.AsyncClient) -> str:
+    await stocked_tea(client)
+    transfer_id: str = ok(await client.post(f"{V1}/transfers", json=TRANSFER, headers=keeper()), 201)[
+        "transfer_id"
+    ]
+    return transfer_id
+
+
+async def counted_count(client: httpx.AsyncClient) -> str:
+    """A cycle count of TEA-1 (10 on the book), counted 9; its count id."""
+    await tea_in_stock(client)
+    count_id: str = ok(await client.post(f"{V1}/counts", json=PLAN, headers=boss()), 201)["count_id"]
+    lines = {"lines": [{"line_no": 1, "counted": 9}]}
+    ok(await client.post(f"{V1}/counts/{count_id}/lines", json=lines, headers=keeper()))
+    return count_id
+
+
+async def defective_from_sup_1(client: httpx.AsyncClient) -> str:
+    ok(
+        await client.post(
+            f"{V1}/suppliers", json={**SUPPLIER, "supplier_code": "SUP-1"}, headers=bearer(BUYER)
+        ),
+        201,
+    )
+    await receive_with_defects(client, defective=4)
+    return ""
+
+
+Setup = Callable[[httpx.AsyncClient], Awaitable[str]]
+
+
+@pytest.mark.parametrize(
+    ("setup", "path", "body", "role", "status", "other", "again", "table"),
+    [
+        pytest.param(
+            sku_registered,
+            "/receipts",
+            without_id(RECEIPT),
+            KEEPER,
+            201,
+            {"delivery_note_number": "DN-Y"},
+            (409, "delivery_note_number"),
+            receipts,
+            id="receipt",
+        ),
+        pytest.param(
+            counted_receipt,
+            "/receipts/{id}/inspections",
+            {"results": [ROUND_1]},
+            QC,
+            200,
+            {"results": [{**ROUND_1, "failed_units": 1}]},
+            (422, "results[0].round"),  # round 1 is recorded: the line is accepted
+            receipts,
+            id="inspection",
+        ),
+        pytest.param(
+            signed_receipt,
+            "/receipts/{id}/post",
+            {},
+            KEEPER,
+            200,
+            f"/receipts/{uuid.UUID(int=5)}/post",
+            (422, "receipt_id"),
+            receipts,
+            id="post",
+        ),
+        pytest.param(
+            tea_and_a_second_warehouse,
+            "/transfers",
+            without_id(TRANSFER),
+            KEEPER,
+            201,
+            {"lines": [{"sku_code": "TEA-1", "quantity": 3}]},
+            None,
+            transfers,
+            id="transfer",
+        ),
+        pytest.param(
+            requested_transfer,
+            "/transfers/{id}/ship",
+            {},
+            KEEPER,
+            200,
+            f"/transfers/{uuid.UUID(int=9)}/ship",
+            (422, "transfer_id"),
+            transfers,
+            id="ship",
+        ),
+        pytest.param(
+            tea_and_a_second_warehouse,
+            "/loans",
+            without_id(LOAN),
+            KEEPER,
+            201,
+            {"quantity": 3},
+            None,
+            loans,
+            id="loan",
+        ),
+        pytest.param(
+            tea_in_stock,
+            "/counts",
+            without_id(PLAN),
+            SUPERVISOR,
+            201,
+            {"planned_for": NEXT_FRIDAY},
+            None,
+            counts,
+            id="count",
+        ),
+        pytest.param(
+            counted_count,
+            "/counts/{id}/approve",
+            {"reason": "one unit missing", "responsible_person": "Li Wei"},
+            SUPERVISOR,
+            200,
+            {"reason": "two units missing"},
+            (422, "count_id"),  # the count is posted
+            counts,
+            id="count approval",
+        ),
+        pytest.param(
+            packing_in_stock,
+            "/packing-uses",
+            without_id(USE),
+            KEEPER,
+            201,
+            {"quantity": 6},
+            None,
+            stock_movements,
+            id="packing use",
+        ),
+        pytest.param(
+            nothing,
+            "/suppliers",
+            SUPPLIER,
+            BUYER,
+            201,
+            {"name": "Other Knit"},
+            (409, "supplier_code"),
+            suppliers,
+            id="supplier",
+        ),
+        pytest.param(
+            defective_from_sup_1,
+            "/supplier-returns",
+            without_id(RETURN),
+            KEEPER,
+            201,
+            {"lines": [{"sku_code": "TEE-R", "quantity": 2}]},
+            None,  # one unit each time, of 4 defective
+            supplier_returns,
+            id="supplier return",
+        ),
+    ],
+)
+async def test_request_id_is_optional_aip_155(
+    client, inventory, setup: Setup, path, body, role, status, other, again, table
+):
+    """Without a request_id a request is new each time; with one, a retry gets the first answer, and the
+    same id with other content is 409 naming request_id. Nothing more is written by a retry or a refusal."""
+    subject = await setup(client)
+    path = f"{V1}{path}".replace("{id}", subject)
+
+    async def state() -> tuple[object, ...]:
+        current = None
+        if subject:
+            current = ok(await client.get(path.split(subject)[0] + subject, headers=keeper()))
+        return await movements(inventory), await rows(inventory, table), current
+
+    await check_request_id_is_optional(
+        client,
+        path,
+        body,
+        bearer(role),
+        status=status,
+        state=state,
+        other=other if isinstance(other, dict) else f"{V1}{other}",
+        again=again,
+    )

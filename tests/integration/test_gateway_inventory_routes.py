@@ -17,6 +17,7 @@ from services.gateway.app import create_app
 from services.gateway.upstreams import open_upstreams
 from services.inventory.store.tables import stock_movements
 from tests.conftest import token_for
+from tests.integration.test_gateway_http import check_request_id_is_optional, schema_at
 
 SKU_CODE = "LJ-250-GRN"
 SKU = {
@@ -177,7 +178,7 @@ async def test_create_and_list_warehouses(client):
         ('{"request_id": "w", "warehouse_code": "NORTH", "name": "North", "city": "X"}', 400, "city"),
         ('{"request_id": "w", "warehouse_code": "bad code!", "name": "North"}', 400, "warehouse_code"),
         ('{"request_id": "w", "warehouse_code": "NORTH", "name": "  "}', 400, "name"),
-        ('{"warehouse_code": "NORTH", "name": "North"}', 400, "request_id"),
+        ('{"request_id": " ", "warehouse_code": "NORTH", "name": "North"}', 400, "request_id"),
         ('{"request_id": "w", "warehouse_code": "MAIN", "name": "Again"}', 409, "warehouse_code"),
     ],
 )
@@ -222,22 +223,34 @@ async def test_create_and_list_bins(client):
     await create_bin(client, "A-01")
     await create_bin(client, "X-9", warehouse="DEFECTIVE")
     listed = ok(await client.get("/v1/inventory/warehouses/MAIN/bins", headers=bearer(KEEPER)))
-    assert listed["warehouse_code"] == "MAIN"
-    assert [(b["bin_code"], b["description"]) for b in listed["bins"]] == [
-        ("A-01", ""),
-        ("B-02", "Shelf B, level 2"),
+    assert [(b["warehouse_code"], b["bin_code"], b["description"]) for b in listed["bins"]] == [
+        ("MAIN", "A-01", ""),
+        ("MAIN", "B-02", "Shelf B, level 2"),
     ]
     defective = ok(await client.get("/v1/inventory/warehouses/DEFECTIVE/bins", headers=bearer(KEEPER)))
-    assert [b["bin_code"] for b in defective["bins"]] == ["X-9"]
+    assert [(b["warehouse_code"], b["bin_code"]) for b in defective["bins"]] == [("DEFECTIVE", "X-9")]
+    # null means "not set": no description.
+    unset = await client.post(
+        "/v1/inventory/warehouses/MAIN/bins",
+        json={"request_id": "bin-2", "bin_code": "C-03", "description": None},
+        headers=bearer(SUPERVISOR),
+    )
+    assert ok(unset, 201) == {"warehouse_code": "MAIN", "bin_code": "C-03", "description": ""}
 
 
 @pytest.mark.parametrize(
     ("warehouse", "body", "status", "field"),
     [
         ("MAIN", '{"request_id": "b", "bin_code": 12}', 400, "bin_code"),
-        ("MAIN", '{"request_id": "b", "bin_code": "C-1", "description": null}', 400, "description"),
+        ("MAIN", '{"request_id": "b", "bin_code": "C-1", "description": ["x"]}', 400, "description"),
         ("MAIN", '{"request_id": "b"}', 400, "bin_code"),
-        ("MAIN", '{"request_id": "b", "bin_code": "C-1", "warehouse_code": "MAIN"}', 400, "warehouse_code"),
+        # The body may repeat the path's warehouse, not name another.
+        (
+            "MAIN",
+            '{"request_id": "b", "bin_code": "C-1", "warehouse_code": "DEFECTIVE"}',
+            400,
+            "warehouse_code",
+        ),
         ("MAIN", '{"request_id": "b", "bin_code": "no spaces"}', 400, "bin_code"),
         (
             "MAIN",
@@ -245,7 +258,7 @@ async def test_create_and_list_bins(client):
             400,
             "description",
         ),
-        ("MAIN", '{"bin_code": "C-1"}', 400, "request_id"),
+        ("MAIN", '{"request_id": " ", "bin_code": "C-1"}', 400, "request_id"),
         ("MAIN", '{"request_id": "b", "bin_code": "A-01"}', 409, "bin_code"),
         ("NOWHERE", '{"request_id": "b", "bin_code": "C-1"}', 404, "warehouse_code"),
     ],
@@ -280,8 +293,8 @@ async def test_only_warehouse_supervisors_create_bins(client):
 async def test_lots_of_a_sku_per_warehouse(client):
     lot_id = await stocked(client)
     lots = ok(await client.get(f"/v1/inventory/skus/{SKU_CODE}/lots", headers=bearer(INTEGRATOR)))
-    assert lots["sku_code"] == SKU_CODE
     [lot] = lots["lots"]
+    assert lot["sku_code"] == SKU_CODE
     assert lot["lot_id"] == lot_id
     assert (lot["warehouse_code"], lot["bin_code"], lot["on_hand"]) == ("MAIN", "", 40)
     assert lot["label_id"].startswith(f"{SKU_CODE}-")
@@ -368,7 +381,7 @@ async def test_put_away_moves_units_into_a_bin_inv_6(client, inventory):
         ({"warehouse_code": "NOWHERE"}, 404, "warehouse_code"),
         ({"quantity": 41}, 422, "quantity"),  # the lot holds 40
         ({"bin_code": "A-01"}, 400, "bin_code"),  # unknown field
-        ({"request_id": None}, 400, "request_id"),
+        ({"request_id": " "}, 400, "request_id"),
     ],
 )
 async def test_bad_put_away_is_refused_naming_the_field_and_moves_nothing(
@@ -614,7 +627,7 @@ async def test_issue_takes_the_oldest_lot_first_inv_11(client, inventory):
         ("SO-1", {"request_id": "i", "shipment_id": 7}, 400, "shipment_id"),
         ("SO-1", {"request_id": "i"}, 400, "shipment_id"),
         ("SO-1", {"request_id": "i", "shipment_id": " "}, 400, "shipment_id"),
-        ("SO-1", {"shipment_id": "SHP-1"}, 400, "request_id"),
+        ("SO-1", {"request_id": " ", "shipment_id": "SHP-1"}, 400, "request_id"),
         (
             "SO-1",
             {"request_id": "i", "shipment_id": "S", "lines": [{"sku_code": SKU_CODE}]},
@@ -722,7 +735,7 @@ async def test_hold_list_and_release_inv_9(client):
     assert timedelta(days=7) - timedelta(minutes=1) < lasts < timedelta(days=7) + timedelta(minutes=1)
 
     listed = ok(await client.get(f"/v1/inventory/skus/{SKU_CODE}/holds", headers=bearer(KEEPER)))
-    assert listed["sku_code"] == SKU_CODE
+    assert {h["sku_code"] for h in listed["holds"]} == {SKU_CODE}
     # Soonest to expire first.
     assert [h["hold_id"] for h in listed["holds"]] == [second["hold_id"], hold["hold_id"]]
 
@@ -765,7 +778,7 @@ async def test_hold_replay_holds_once(client):
         ({"sku_code": "NOPE"}, 404, "sku_code"),
         ({"warehouse_code": "NOWHERE"}, 404, "warehouse_code"),
         ({"warehouse_code": "DEFECTIVE"}, 422, "warehouse_code"),
-        ({"request_id": ""}, 400, "request_id"),
+        ({"request_id": " "}, 400, "request_id"),
         ({"note": "x"}, 400, "note"),
     ],
 )
@@ -819,6 +832,82 @@ async def test_holds_of_an_unknown_sku_are_404(client):
 
 
 # --- all routes ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "role", "status", "other", "again", "stock"),
+    [
+        pytest.param(
+            "/v1/inventory/warehouses",
+            {"warehouse_code": "NORTH", "name": "North"},
+            SUPERVISOR,
+            201,
+            {"name": "Norte"},
+            (409, "warehouse_code"),
+            {"on_hand": 40, "reserved": 5, "held": 0, "available": 35},
+            id="warehouse",
+        ),
+        pytest.param(
+            "/v1/inventory/warehouses/MAIN/bins",
+            {"bin_code": "C-1"},
+            SUPERVISOR,
+            201,
+            {"description": "Shelf C"},
+            (409, "bin_code"),
+            {"on_hand": 40, "reserved": 5, "held": 0, "available": 35},
+            id="bin",
+        ),
+        pytest.param(
+            "/v1/inventory/put-aways",
+            {"lot_id": "{lot_id}", "to_bin_code": "A-01", "quantity": 3},
+            KEEPER,
+            201,
+            {"quantity": 4},
+            None,
+            {"on_hand": 40, "reserved": 5, "held": 0, "available": 35},
+            id="put-away",
+        ),
+        pytest.param(
+            "/v1/inventory/reservations/SO-1/issue",
+            {"shipment_id": "SHP-1", "lines": [{"sku_code": SKU_CODE, "quantity": 1}]},
+            KEEPER,
+            200,
+            {"shipment_id": "SHP-2"},
+            None,
+            {"on_hand": 36, "reserved": 1, "held": 0, "available": 35},  # issued four times
+            id="issue",
+        ),
+        pytest.param(
+            "/v1/inventory/holds",
+            {"sku_code": SKU_CODE, "quantity": 4, "customer_ref": "VIP-17"},
+            CUSTOMER_SERVICE,
+            201,
+            {"quantity": 5},
+            None,
+            {"on_hand": 40, "reserved": 5, "held": 16, "available": 19},  # four holds
+            id="hold",
+        ),
+    ],
+)
+async def test_request_id_is_optional_aip_155(
+    client, inventory, path, body, role, status, other, again, stock
+):
+    """Without a request_id a request is new each time; with one, a retry gets the first answer, and the
+    same id with other content is 409 naming request_id. Nothing more is written by a retry or a refusal."""
+    lot_id = await stocked(client)
+    ok(await reserve(client, "SO-1", 5), 201)
+    body = {k: v.format(lot_id=lot_id) if isinstance(v, str) else v for k, v in body.items()}
+
+    async def state() -> tuple[object, ...]:
+        warehouses = ok(await client.get("/v1/inventory/warehouses", headers=bearer(SUPERVISOR)))
+        bins = ok(await client.get("/v1/inventory/warehouses/MAIN/bins", headers=bearer(SUPERVISOR)))
+        holds = ok(await client.get(f"/v1/inventory/skus/{SKU_CODE}/holds", headers=bearer(KEEPER)))
+        return await movements(inventory), await available(client), warehouses, bins, holds
+
+    await check_request_id_is_optional(
+        client, path, body, bearer(role), status=status, state=state, other=other, again=again
+    )
+    assert await available(client) == stock
 
 
 async def test_text_protobuf_cannot_encode_is_refused_naming_each_field(client, inventory):
@@ -884,13 +973,11 @@ async def test_openapi_documents_the_routes_and_their_responses(client):
         assert method in paths[template], template
     reserve_responses = paths["/v1/inventory/reservations"]["post"]["responses"]
     assert {"200", "201"} <= set(reserve_responses)
-    schemas = spec["components"]["schemas"]
-    assert schemas["HoldOut"]["properties"]["status"]["enum"] == ["active", "released", "expired"]
-    assert schemas["ReservationOut"]["properties"]["status"]["enum"] == [
-        "active",
-        "released",
-        "issued",
-        "cut",
-    ]
-    assert schemas["PlaceHoldBody"]["properties"]["expires_at"]["anyOf"][0]["format"] == "date-time"
-    assert schemas["PlaceHoldBody"]["additionalProperties"] is False
+    hold_status = schema_at(spec, "post", "/v1/inventory/holds", "status", status="201")
+    assert hold_status["enum"] == ["active", "released", "expired"]
+    reservation_status = schema_at(
+        spec, "get", "/v1/inventory/reservations/{order_id}", "status", status="200"
+    )
+    assert reservation_status["enum"] == ["active", "released", "issued", "cut"]
+    assert schema_at(spec, "post", "/v1/inventory/holds", "expires_at")["format"] == "date-time"
+    assert schema_at(spec, "post", "/v1/inventory/holds")["additionalProperties"] is False

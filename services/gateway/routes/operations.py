@@ -10,7 +10,7 @@ import asyncio
 from datetime import datetime
 from typing import Annotated, Literal, get_args
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 from shop.ops.v1 import dead_letters_pb2 as pb
 from shop.ops.v1 import dead_letters_pb2_grpc
@@ -18,8 +18,8 @@ from shop.ops.v1 import dead_letters_pb2_grpc
 from libs.errors import DomainError, InvalidArgument
 from libs.grpc_client import call
 from libs.identity import require_role
+from libs.timestamps import from_timestamp as utc
 from services.gateway.auth import Caller
-from services.gateway.routes.common import utc
 
 router = APIRouter(prefix="/v1/ops", tags=["operations"])
 
@@ -109,7 +109,12 @@ async def list_dead_letters(
 
 @router.post("/dead-letters/{service}/{sequence}/replay", response_model=ReplayOut)
 async def replay_dead_letter(
-    service: ServiceName, sequence: int, request: Request, caller: Caller
+    service: ServiceName,
+    sequence: Annotated[
+        int, Path(ge=1, le=2**64 - 1, description="The letter's sequence, from the listing.")
+    ],
+    request: Request,
+    caller: Caller,
 ) -> ReplayOut:
     """Applies a dead letter again through the consumer that gave up on it, once the cause is fixed; the
     consumer's inbox makes the effect happen at most once (needs sre)."""

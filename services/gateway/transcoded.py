@@ -1,0 +1,81 @@
+"""Every RPC of the services' contracts, served over HTTP/JSON with no code per route.
+
+The routes are built at start-up from the ``google.api.http`` annotation on each RPC (``libs.transcoding``),
+requests and answers are converted under the suite's one JSON profile (``libs.json_profile``), and each
+call goes to the service that owns the contract. A new RPC with its annotation and policy appears here,
+and in ``/openapi.json``, without a line of gateway code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from google.protobuf.descriptor import ServiceDescriptor
+from opentelemetry import trace
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from libs import config
+from libs.contracts import SERVICES, owner_of
+from libs.errors import DomainError
+from libs.identity import identity_from_header
+from libs.transcoding import Router
+from services.gateway.upstreams import Upstreams
+
+#: The contracts the gateway transcodes. The dead-letter contract is served by every service for its own
+#: consumers, so its routes fan out by hand (routes/operations.py).
+CONTRACTS = SERVICES
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+class PayloadTooLarge(DomainError):
+    """A request body over the size a service accepts: 413, which a retry cannot cure."""
+
+    code = "RESOURCE_EXHAUSTED"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"body: is larger than {limit} bytes", reason="PAYLOAD_TOO_LARGE")
+
+
+class TranscodedApi:
+    """The endpoint behind every annotated route."""
+
+    def __init__(self, contracts: Sequence[ServiceDescriptor] = CONTRACTS) -> None:
+        self.router = Router.from_services(contracts)
+
+    async def handle(self, request: Request) -> Response:
+        """Authenticates, matches, transcodes the request, calls the owning service, transcodes the answer."""
+        caller = identity_from_header(request.headers.get("authorization"))
+        # The path as sent, still percent-encoded (some servers put the query string in raw_path too).
+        raw_path = request.scope.get("raw_path") or request.url.path.encode()
+        found = self.router.match(request.method, raw_path.decode("latin-1").partition("?")[0])
+        # The request's span is named after its route, as for a hand-written one, not the catch-all.
+        route_template = str(found.route.template)
+        span = trace.get_current_span()
+        span.update_name(f"{request.method} {route_template}")
+        span.set_attribute("http.route", route_template)
+        body = await _body(request) if request.method != "GET" else None
+        message = found.route.request_from_http(
+            found.variables, request.query_params.multi_items(), body, request.headers
+        )
+        upstreams: Upstreams = request.app.state.upstreams
+        channel = upstreams.channels[owner_of(found.route.service)]
+        answer = await found.route.call(channel, message, caller=caller)
+        status, content = found.route.http_answer(answer)
+        return JSONResponse(content, status_code=status)
+
+
+async def _body(request: Request) -> bytes:
+    """The request body, refused as soon as it is known to exceed what a service accepts."""
+    limit = config.max_message_bytes()
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,162 @@
+"""The gateway serves any annotated contract with no code of its own: a test contract (echo.proto, in the
+manner of grpc-gateway's echo service) served by a real gRPC server through the kit, reached over HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+from shop.common.v1 import money_pb2
+from shop.testing.v1 import echo_pb2 as pb
+from shop.testing.v1 import echo_pb2_grpc
+
+from libs import config
+from libs.grpc_client import open_channel
+from libs.grpc_server import GrpcServer, Servicers
+from libs.policy import Claims
+from services.gateway.app import create_app
+from services.gateway.upstreams import Upstreams
+from services.inventory.store.tables import kit
+from tests.conftest import token_for
+
+ECHO = pb.DESCRIPTOR.services_by_name["EchoService"]
+
+
+class Echo(echo_pb2_grpc.EchoServiceServicer):  # type: ignore[misc]
+    """Answers from the request alone, so every field the gateway sent comes back to be checked."""
+
+    def __init__(self) -> None:
+        self.orders_created = 0
+
+    async def Echo(self, request: pb.SimpleMessage, context: Any) -> pb.SimpleMessage:
+        return request
+
+    async def CreateOrder(self, request: pb.CreateOrderRequest, context: Any) -> pb.CreateOrderResponse:
+        self.orders_created += 1
+        order = pb.Order(
+            order_id=f"o-{self.orders_created}",
+            status=pb.ORDER_STATUS_PAID,
+            channel=request.channel,
+            lines=request.lines,
+            address=request.address,
+            total=money_pb2.Money(
+                currency_code="CNY",
+                amount_minor=sum(x.quantity * x.unit_price.amount_minor for x in request.lines),
+            ),
+        )
+        order.created_at.FromDatetime(datetime(2026, 12, 1, 8, 0, tzinfo=UTC))
+        return pb.CreateOrderResponse(order=order, created=True)
+
+
+@pytest.fixture
+async def gateway(inventory_db) -> AsyncIterator[tuple[httpx.AsyncClient, Echo]]:
+    echo = Echo()  # type: ignore[abstract]  # the RPCs it leaves out answer UNIMPLEMENTED
+
+    def add(server: grpc.aio.Server) -> list[str]:
+        echo_pb2_grpc.add_EchoServiceServicer_to_server(echo, server)
+        return [ECHO.full_name]
+
+    server = GrpcServer(
+        config.service_config("inventory"), Servicers(add, Claims(inventory_db, kit.idempotency))
+    )
+    port = await server.start("127.0.0.1:0")
+    channel = open_channel(f"127.0.0.1:{port}")
+    app = create_app(contracts=[ECHO])
+    app.state.upstreams = Upstreams(channels={"testing": channel}, health_channels={}, inventory=None)  # type: ignore[arg-type]
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as http:
+            yield http, echo
+    finally:
+        await channel.close()
+        await server.stop(0)
+
+
+def bearer(role: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token_for(role)}"}
+
+
+async def test_a_get_binding_fills_path_and_query_and_answers_the_profile(gateway):
+    http, _ = gateway
+    reply = await http.get(
+        "/v1/echo/abc", params=[("num", "7"), ("sku", "A"), ("sku", "B"), ("status", "paid")],
+        headers=bearer("integrator"),
+    )  # fmt: skip
+    assert reply.status_code == 200, reply.text
+    assert reply.json() == {
+        "id": "abc", "num": 7, "note": "", "page": None, "sku": ["A", "B"], "status": "paid",
+    }  # fmt: skip
+    assert len(reply.headers["X-Trace-Id"]) == 32
+
+
+async def test_a_creating_post_answers_201_and_replays_by_idempotency_key(gateway):
+    http, echo = gateway
+    body = {
+        "channel": "tmall",
+        "lines": [{"sku": "TEA", "quantity": 2, "unit_price_fen": 1250}],
+        "address": {"city": "Hangzhou", "phone": "13800000000"},
+    }
+    headers = {**bearer("integrator"), "Idempotency-Key": "k-1"}
+    first = await http.post("/v1/orders", json=body, headers=headers)
+    again = await http.post("/v1/orders", json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    assert first.json()["order"]["total_fen"] == 2500
+    assert first.json()["order"]["created_at"] == "2026-12-01T08:00:00Z"
+    assert again.json() == first.json()
+    assert echo.orders_created == 1  # the service's interceptor answered the retry
+    other = await http.post("/v1/orders", json={**body, "note": "x"}, headers=headers)
+    assert other.status_code == 409, other.text
+    assert other.json()["error"]["fields"][0]["field"] == "request_id"
+
+
+async def test_bad_input_names_the_field_before_any_call(gateway):
+    http, echo = gateway
+    reply = await http.post(
+        "/v1/orders",
+        json={"channel": "mars", "lines": [{"sku": "TEA", "quantity": 2**31}], "colour": "red"},
+        headers=bearer("integrator"),
+    )
+    assert reply.status_code == 400, reply.text
+    fields = {f["field"] for f in reply.json()["error"]["fields"]}
+    assert fields == {"channel", "lines[0].quantity", "colour"}
+    assert echo.orders_created == 0
+
+
+async def test_the_contract_policy_refuses_other_roles_and_anonymous_callers(gateway):
+    http, _ = gateway
+    assert (await http.get("/v1/echo/abc", headers=bearer("stock_keeper"))).status_code == 403
+    anonymous = await http.get("/v1/echo/abc")
+    assert anonymous.status_code == 401
+    assert anonymous.headers["WWW-Authenticate"] == "Bearer"
+
+
+async def test_unknown_paths_and_methods_answer_in_the_error_format(gateway):
+    http, _ = gateway
+    missing = await http.get("/v1/nowhere", headers=bearer("integrator"))
+    assert missing.status_code == 404
+    assert missing.json()["error"]["reason"] == "ROUTE_NOT_FOUND"
+    wrong = await http.delete("/v1/echo", headers=bearer("integrator"))
+    assert wrong.status_code == 405
+    assert "POST" in wrong.headers["Allow"]
+
+
+async def test_a_body_over_the_limit_is_413_not_an_invitation_to_retry(gateway):
+    http, _ = gateway
+    big = b'{"note": "' + b"x" * (config.max_message_bytes() + 1) + b'"}'
+    reply = await http.post(
+        "/v1/echo", content=big, headers={**bearer("integrator"), "Content-Type": "application/json"}
+    )
+    assert reply.status_code == 413
+    assert reply.json()["error"]["reason"] == "PAYLOAD_TOO_LARGE"
+
+
+async def test_the_new_contract_is_in_the_openapi_document_with_its_roles(gateway):
+    http, _ = gateway
+    document = (await http.get("/openapi.json")).json()
+    operation = document["paths"]["/v1/orders"]["post"]
+    assert operation["x-roles"] == ["integrator"]
+    assert {"201", "200", "400", "403", "409", "413"} <= set(operation["responses"])
+    assert "/v1/echo/{id}" in document["paths"]
