@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import re
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from shop.inventory.v1 import inventory_pb2 as pb
 
 from libs import identity
-from libs.business_time import business_day
+from libs.business_time import business_day, parse_business_date, parse_business_month
 from libs.db import Database
 from libs.errors import InvalidArgument
 from libs.grpc_errors import required
@@ -22,14 +21,6 @@ from services.inventory.domain.places import warehouse_or_default
 from services.inventory.domain.stock_counts import CountedLine, CountStage, StockCount, count_plan
 from services.inventory.store import catalogue, counts, daily_close
 from services.inventory.store.daily_close import DayClose
-
-
-def parse_date(value: str, field: str) -> date:
-    """A request's YYYY-MM-DD date; InvalidArgument naming ``field`` otherwise."""
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise InvalidArgument.for_field(field, f"must be a date YYYY-MM-DD, got {value!r}") from None
 
 
 def count_to_pb(count: StockCount) -> pb.Count:
@@ -83,7 +74,7 @@ class CountsApi:
         plan = count_plan(
             warehouse_or_default(request.warehouse_code),
             kind,
-            parse_date(request.planned_for, "planned_for"),
+            parse_business_date(request.planned_for, "planned_for"),
             request.sku_codes,
         )
         async with self.db.transaction() as conn:
@@ -137,7 +128,7 @@ class CountsApi:
 
     async def CloseDay(self, request: pb.CloseDayRequest, context: Any) -> pb.CloseDayResponse:
         caller = identity.current()
-        day = parse_date(request.business_date, "business_date")
+        day = parse_business_date(request.business_date, "business_date")
         if day > business_day(datetime.now(UTC)):
             raise InvalidArgument.for_field(
                 "business_date", "a day can be closed once it has begun, not before"
@@ -148,9 +139,7 @@ class CountsApi:
 
     async def ListDayCloses(self, request: pb.ListDayClosesRequest, context: Any) -> pb.ListDayClosesResponse:
         identity.current()
-        match = re.fullmatch(r"(\d{4})-(\d{2})", request.month)
-        if match is None or not 1 <= int(match.group(2)) <= 12:
-            raise InvalidArgument.for_field("month", f"must be YYYY-MM, got {request.month!r}")
+        year, month = parse_business_month(request.month)
         async with self.db.connection() as conn:
-            found = await daily_close.closes_of_month(conn, int(match.group(1)), int(match.group(2)))
+            found = await daily_close.closes_of_month(conn, year, month)
         return pb.ListDayClosesResponse(closes=[close_to_pb(c) for c in found])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import UTC, date, datetime
 from fractions import Fraction
@@ -11,12 +10,11 @@ from typing import Any
 from shop.inventory.v1 import inventory_pb2 as pb
 
 from libs import identity
-from libs.business_time import BUSINESS_ZONE, business_day
+from libs.business_time import BUSINESS_ZONE, business_day, parse_business_date, parse_business_month
 from libs.db import Database
 from libs.errors import InvalidArgument
 from libs.timestamps import to_timestamp
 from services.inventory.api.convert import level_to_pb
-from services.inventory.api.counts import parse_date
 from services.inventory.api.enums import SUPPLIER_KIND
 from services.inventory.domain.places import DEFECTIVE_WAREHOUSE, warehouse_or_default
 from services.inventory.domain.replenishment import (
@@ -126,7 +124,9 @@ class PlanningApi:
         self, request: pb.GenerateReplenishmentPlanRequest, context: Any
     ) -> pb.GenerateReplenishmentPlanResponse:
         caller = identity.current()
-        day = parse_date(request.business_date, "business_date") if request.business_date else _today()
+        day = (
+            parse_business_date(request.business_date, "business_date") if request.business_date else _today()
+        )
         async with self.db.transaction() as conn:
             plan = await planning.generate_plan(conn, day, actor=caller.subject)
         return pb.GenerateReplenishmentPlanResponse(plan=plan_to_pb(plan))
@@ -248,10 +248,8 @@ class PlanningApi:
         self, request: pb.MonthEndDefectiveReportRequest, context: Any
     ) -> pb.MonthEndDefectiveReportResponse:
         identity.current()
-        match = re.fullmatch(r"(\d{4})-(\d{2})", request.month)
-        if match is None or not 1 <= int(match.group(2)) <= 12:
-            raise InvalidArgument.for_field("month", f"must be YYYY-MM, got {request.month!r}")
-        bound = month_end(datetime(int(match.group(1)), int(match.group(2)), 15, tzinfo=BUSINESS_ZONE))
+        year, month = parse_business_month(request.month)
+        bound = month_end(datetime(year, month, 15, tzinfo=BUSINESS_ZONE))
         async with self.db.connection() as conn:
             lots = await suppliers.defective_lots(conn, as_of=bound)
         return pb.MonthEndDefectiveReportResponse(stock=[defective_to_pb(lot, True) for lot in lots])

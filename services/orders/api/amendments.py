@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from shop.orders.v1 import orders_pb2 as pb
 
 from libs import identity
+from libs.business_time import parse_business_date
 from libs.errors import InvalidArgument
 from libs.telemetry import set_attributes
 from libs.timestamps import to_timestamp
@@ -17,13 +17,6 @@ from services.orders.api.enums import CHANNEL
 from services.orders.domain import amendments as rules
 from services.orders.domain.intake import Channel
 from services.orders.store import order_repository, reports
-
-
-def _date(value: str, field: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise InvalidArgument.for_field(field, f"must be a date YYYY-MM-DD, got {value!r}") from None
 
 
 class AmendmentsApi(OrdersApiBase):
@@ -86,7 +79,7 @@ class AmendmentsApi(OrdersApiBase):
     async def SameDayReviewReport(
         self, request: pb.SameDayReviewReportRequest, context: Any
     ) -> pb.SameDayReviewReportResponse:
-        day = _date(request.business_date, "business_date")
+        day = parse_business_date(request.business_date, "business_date")
         async with self.db.connection() as conn:
             lines = await reports.same_day_review(conn, day)
         caller = identity.current()  # an integrator sees its own shops' orders only
@@ -107,7 +100,10 @@ class AmendmentsApi(OrdersApiBase):
         return out
 
     async def GetNetSales(self, request: pb.GetNetSalesRequest, context: Any) -> pb.GetNetSalesResponse:
-        first, last = _date(request.from_date, "from_date"), _date(request.to_date, "to_date")
+        first, last = (
+            parse_business_date(request.from_date, "from_date"),
+            parse_business_date(request.to_date, "to_date"),
+        )
         if last < first:
             raise InvalidArgument.for_field("to_date", "must not be before from_date")
         if (last - first).days > 366:
