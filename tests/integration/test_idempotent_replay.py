@@ -317,7 +317,11 @@ SCENARIO: tuple[Step, ...] = (
         label="inspect round 2",
         build=lambda a: pb.RecordInspectionRequest(
             receipt_id=a["CreateReceipt"].receipt.receipt_id,
-            results=[pb.InspectionResult(line_no=1, round=pb.INSPECTION_STAGE_ROUND_2, inspected_units=2)],
+            results=[
+                pb.InspectionResult(
+                    line_no=1, round=pb.INSPECTION_STAGE_ROUND_2, inspected_units=2, failed_units=0
+                )
+            ],
         ),
         rules="INV-4",
     ),
