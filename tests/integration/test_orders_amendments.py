@@ -182,17 +182,20 @@ async def test_net_sales_by_shop_and_channel_ord_9(orders_stub, orders_service):
 
 
 async def test_same_day_review_report_ord_6(orders_stub, orders_service, inventory_stub):
-    """ORD-6: orders paid before 17:00 are reviewed the same day; the report shows who made it."""
+    """ORD-6: orders paid before 17:00 are reviewed the same day; one paid at or after 17:00 is due the next
+    day and appears in that day's report (the LOG-1 rollover); the report shows who made it."""
     await stock(inventory_stub, quantity=10)
     day = datetime.now(UTC).astimezone(BUSINESS_ZONE).date()
-    early, late, after_cutoff = [
+    eve = day - timedelta(days=1)
+    early, late, after_cutoff, last_evening = [
         (await orders_stub.SubmitOrder(order_request(f"TM-{n}", quantity=1), metadata=SHOP)).order.order_id
-        for n in ("E", "L", "A")
+        for n in ("E", "L", "A", "Y")
     ]
     moments = {
         early: datetime(day.year, day.month, day.day, 9, 0, tzinfo=BUSINESS_ZONE),
         late: datetime(day.year, day.month, day.day, 16, 59, tzinfo=BUSINESS_ZONE),
         after_cutoff: datetime(day.year, day.month, day.day, 17, 0, tzinfo=BUSINESS_ZONE),
+        last_evening: datetime(eve.year, eve.month, eve.day, 17, 0, tzinfo=BUSINESS_ZONE),
     }
     async with orders_service.database.transaction() as conn:
         for order_id, at in moments.items():
@@ -201,5 +204,11 @@ async def test_same_day_review_report_ord_6(orders_stub, orders_service, invento
     report = await orders_stub.SameDayReviewReport(
         pb.SameDayReviewReportRequest(business_date=day.isoformat()), metadata=LEAD
     )
-    assert (report.due, report.reviewed_same_day) == (2, 1)
-    assert {line.order_id: line.reviewed_same_day for line in report.lines} == {early: True, late: False}
+    assert (report.due, report.reviewed_same_day) == (3, 1)
+    assert {line.order_id: line.reviewed_same_day for line in report.lines} == {
+        early: True, late: False, last_evening: False,
+    }  # fmt: skip
+    tomorrow = await orders_stub.SameDayReviewReport(
+        pb.SameDayReviewReportRequest(business_date=(day + timedelta(days=1)).isoformat()), metadata=LEAD
+    )
+    assert [line.order_id for line in tomorrow.lines] == [after_cutoff]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 
 from libs.business_time import BUSINESS_ZONE
 
@@ -15,17 +15,23 @@ def cutoff(day: date) -> datetime:
     return datetime.combine(day, SAME_DAY_CUTOFF, tzinfo=BUSINESS_ZONE)
 
 
-def due_same_day(paid_at: datetime) -> bool:
-    """Paid strictly before 17:00 of its business day."""
+def due_day(paid_at: datetime) -> date:
+    """ORD-6: the business day an order is due for review: its day of payment if paid strictly before
+    17:00, else the next day (as a wave after the last cut-off rolls over, LOG-1)."""
     local = paid_at.astimezone(BUSINESS_ZONE)
-    return local.time() < SAME_DAY_CUTOFF
+    return local.date() if local.time() < SAME_DAY_CUTOFF else local.date() + timedelta(days=1)
+
+
+def due_window(day: date) -> tuple[datetime, datetime]:
+    """The payments due for review on ``day``: from 17:00 the day before to 17:00 that day."""
+    return cutoff(day - timedelta(days=1)), cutoff(day)
 
 
 def reviewed_in_time(paid_at: datetime, reviewed_at: datetime | None) -> bool:
-    """ORD-6: reviewed on the day of payment (for an order due the same day)."""
+    """ORD-6: reviewed by the end of its due day (an evening order reviewed the same evening is early)."""
     if reviewed_at is None:
         return False
-    return reviewed_at.astimezone(BUSINESS_ZONE).date() == paid_at.astimezone(BUSINESS_ZONE).date()
+    return reviewed_at.astimezone(BUSINESS_ZONE).date() <= due_day(paid_at)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.business_time import day_bounds
-from services.orders.domain.reports import NetSalesRow, cutoff, reviewed_in_time
+from services.orders.domain.reports import NetSalesRow, due_window, reviewed_in_time
 from services.orders.store.tables import orders, refunds
 
 
@@ -25,8 +25,9 @@ class SameDayLine:
 
 
 async def same_day_review(conn: AsyncConnection, day: date) -> list[SameDayLine]:
-    """ORD-6: every order paid on ``day`` before 17:00 and whether it was reviewed that day."""
-    start, _ = day_bounds(day)
+    """ORD-6: every order due for review on ``day`` (paid from 17:00 the day before to 17:00 that day) and
+    whether it was reviewed in time."""
+    start, end = due_window(day)
     rows = (
         await conn.execute(
             sa.select(
@@ -37,7 +38,7 @@ async def same_day_review(conn: AsyncConnection, day: date) -> list[SameDayLine]
                 orders.c.paid_at,
                 orders.c.reviewed_at,
             )
-            .where(orders.c.paid_at >= start, orders.c.paid_at < cutoff(day))
+            .where(orders.c.paid_at >= start, orders.c.paid_at < end)
             .order_by(orders.c.paid_at)
         )
     ).all()
