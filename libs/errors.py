@@ -99,6 +99,12 @@ class DeadlineExceeded(DomainError):
     code = "DEADLINE_EXCEEDED"
 
 
+class Unimplemented(DomainError):
+    """An RPC of the contract that its service does not serve yet."""
+
+    code = "UNIMPLEMENTED"
+
+
 class Internal(DomainError):
     code = "INTERNAL"
 
@@ -116,6 +122,7 @@ ERROR_TYPES: dict[str, type[DomainError]] = {
         ResourceExhausted,
         Unavailable,
         DeadlineExceeded,
+        Unimplemented,
         Internal,
     )
 }

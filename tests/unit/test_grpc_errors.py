@@ -219,10 +219,10 @@ def test_from_rpc_error_with_empty_details_names_the_code() -> None:
 
 
 def test_from_rpc_error_with_a_code_without_a_type_keeps_the_code() -> None:
-    err = from_rpc_error(FakeRpcError(grpc.StatusCode.UNIMPLEMENTED, "Method not found!", ()))
+    err = from_rpc_error(FakeRpcError(grpc.StatusCode.DATA_LOSS, "the disk ate it", ()))
     assert type(err) is Internal
-    assert err.code == "UNIMPLEMENTED"
-    assert err.message == "Method not found!"
+    assert err.code == "DATA_LOSS"
+    assert err.message == "the disk ate it"
 
 
 def test_from_rpc_error_of_a_bare_rpc_error_is_unknown() -> None:

@@ -9,10 +9,11 @@ from shop.orders.v1 import orders_pb2 as pb
 from libs import identity
 from libs.business_time import parse_business_date
 from libs.errors import InvalidArgument
+from libs.money import fen, money
 from libs.telemetry import set_attributes
 from libs.timestamps import to_timestamp
 from services.orders.api.base import OrdersApiBase, now
-from services.orders.api.convert import address_from_pb, fen, money
+from services.orders.api.convert import address_from_pb
 from services.orders.api.enums import CHANNEL
 from services.orders.domain import amendments as rules
 from services.orders.domain.intake import Channel

@@ -9,8 +9,9 @@ from shop.orders.v1 import orders_pb2 as pb
 
 from libs import identity
 from libs.db import Database
+from libs.money import money
 from libs.telemetry import set_attributes
-from services.orders.api.convert import money, order_to_pb
+from services.orders.api.convert import order_to_pb
 from services.orders.domain.order import Order
 from services.orders.store import order_repository, orders, promotions
 

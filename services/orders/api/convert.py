@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-from shop.common.v1 import money_pb2
 from shop.orders.v1 import orders_pb2 as pb
 
-from libs.errors import InvalidArgument
+from libs.money import money
 from libs.timestamps import to_timestamp
 from services.orders.api.enums import CHANNEL, ORDER_STATUS
 from services.orders.domain.amendments import Amendments
-from services.orders.domain.intake import CURRENCY, Address
+from services.orders.domain.intake import Address
 from services.orders.domain.order import Order
 from services.orders.domain.states import TimelineEntry
-
-
-def money(fen: int) -> money_pb2.Money:
-    """``fen`` as a CNY Money."""
-    return money_pb2.Money(currency_code=CURRENCY, amount_minor=fen)
-
-
-def fen(value: money_pb2.Money, field: str) -> int:
-    """Minor units of a Money field; an unset Money is 0, another currency is refused."""
-    if value.currency_code not in ("", CURRENCY):
-        raise InvalidArgument.for_field(f"{field}.currency_code", f"must be {CURRENCY}")
-    return value.amount_minor
 
 
 def address_to_pb(a: Address) -> pb.Address:

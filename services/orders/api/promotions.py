@@ -12,9 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from libs import identity
 from libs.db import Database
 from libs.errors import InvalidArgument
+from libs.money import fen, money
 from libs.telemetry import set_attributes
 from libs.timestamps import from_timestamp, to_timestamp
-from services.orders.api.convert import fen, money
 from services.orders.api.enums import PROMOTION_KIND
 from services.orders.clients.inventory import InventoryClient
 from services.orders.domain import promotions as rules

@@ -14,11 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from libs import identity
 from libs.db import Database
 from libs.errors import AlreadyExists, DomainError, InvalidArgument, PermissionDenied
+from libs.money import fen
 from libs.telemetry import set_attributes
 from libs.timestamps import from_timestamp
 from services.orders.api.amendments import AmendmentsApi
 from services.orders.api.base import now
-from services.orders.api.convert import address_from_pb, fen, order_to_pb
+from services.orders.api.convert import address_from_pb, order_to_pb
 from services.orders.api.enums import CHANNEL, ORDER_STATUS
 from services.orders.api.promotions import PromotionsApi, price_checkout
 from services.orders.domain.intake import Channel, IncomingOrder, Payment, incoming_order
