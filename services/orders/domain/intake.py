@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from libs.errors import Violations
+from libs.money import CURRENCY
 
 MAX_LINES = 200
 MAX_QUANTITY = 9_999
 MAX_PRICE_FEN = 100_000_000  # a million yuan per unit is a typo
 MAX_TEXT = 500
-CURRENCY = "CNY"
 
 
 class Channel(enum.Enum):

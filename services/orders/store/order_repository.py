@@ -14,16 +14,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from shop.common.v1 import money_pb2
 from shop.orders.v1 import events_pb2
 from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.errors import NotFound
+from libs.money import money
 from libs.outbox import publish
 from libs.timestamps import to_timestamp
 from services.orders.domain.amendments import Amendments, Invoice, Shipment
-from services.orders.domain.intake import CURRENCY, Address, Channel, OrderLine
+from services.orders.domain.intake import Address, Channel, OrderLine
 from services.orders.domain.order import Order, StatusChanged
 from services.orders.domain.states import HoldCategory, OrderStatus, ReservationState
 from services.orders.store.orders import parse_id
@@ -355,7 +355,7 @@ def _status_changed(e: StatusChanged) -> events_pb2.OrderStatusChanged:
         shop_code=e.shop_code,
         from_status=e.from_status.value if e.from_status else "",
         to_status=e.to_status.value,
-        total=money_pb2.Money(currency_code=CURRENCY, amount_minor=e.total_fen),
+        total=money(e.total_fen),
         at=to_timestamp(e.at),
         reason=e.reason[:500],
     )
