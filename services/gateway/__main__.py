@@ -40,7 +40,9 @@ def instrument(app: FastAPI) -> ASGIApp:
     """The app as it is served: a server span per request, the root of the request's trace unless the
     caller sent a traceparent. Probes are polled constantly; tracing them would bury the flows SREs look
     for."""
-    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,livez", exclude_spans=["receive", "send"])
+    # Whole URLs, anchored: a pattern matches anywhere in a URL, and /v1/.../healthz must still be traced.
+    probes = ",".join(f"^[a-z]+://[^/]+/{path}$" for path in ("healthz", "livez"))
+    FastAPIInstrumentor.instrument_app(app, excluded_urls=probes, exclude_spans=["receive", "send"])
     return FreshContext(app)
 
 

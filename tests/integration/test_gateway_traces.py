@@ -48,6 +48,7 @@ async def test_each_request_on_one_connection_has_its_own_trace(gateway_url, spa
         ("POST", "/v1/orders", b'{"buyer_id": ', 400),
         ("POST", "/v1/orders", b'{"buyer_id": "' + b"y" * 200_000 + b'", "x": 1}', 400),  # read to its end
         ("GET", "/v1/nowhere", None, 404),
+        ("GET", "/v1/nowhere/healthz%2Clivez", None, 404),  # only the probes themselves go untraced
     ]
     span_exporter.clear()
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
@@ -59,6 +60,9 @@ async def test_each_request_on_one_connection_has_its_own_trace(gateway_url, spa
             assert reply.json()["error"]["trace_id"] == reply.headers["X-Trace-Id"]
             trace_ids.append(reply.headers["X-Trace-Id"])
     assert len(set(trace_ids)) == len(requests), trace_ids
+    async with httpx.AsyncClient(base_url=gateway_url, timeout=30) as http:
+        probe = await http.get("/livez")  # polled constantly: no trace of its own
+    assert probe.status_code == 200 and "X-Trace-Id" not in probe.headers
     from opentelemetry import trace
 
     provider = trace.get_tracer_provider()
