@@ -30,6 +30,7 @@ from shop.common.v1 import policy_pb2
 from libs import json_profile as profile
 from libs import transcoding
 from libs.errors import HTTP_STATUS, HTTP_STATUS_BY_REASON
+from libs.policy import declared_policy
 from libs.transcoding import Route
 
 DescriptorLike = (
@@ -141,14 +142,14 @@ def _summary(text: str) -> str:
 
 
 def _idempotency(method: MethodDescriptor) -> str | None:
-    policy = transcoding.method_policy(method)
+    policy = declared_policy(method)
     if policy is None:
         return None
     return profile.enum_name(policy_pb2.Idempotency.DESCRIPTOR, policy.idempotency)
 
 
 def _roles(method: MethodDescriptor) -> list[str]:
-    policy = transcoding.method_policy(method)
+    policy = declared_policy(method)
     return list(policy.roles) if policy is not None else []
 
 
@@ -467,7 +468,7 @@ def markdown_role_table(services: Sequence[ServiceDescriptor]) -> str:
             http = "<br>".join(f"`{r.http_method} {r.template}`" for r in routes) or "— (gRPC only)"
             roles = ", ".join(_roles(method)) or "—"
             idempotency = (_idempotency(method) or "—").replace("_", " ")
-            policy = transcoding.method_policy(method)
+            policy = declared_policy(method)
             if policy is not None and policy.creates:
                 idempotency += ", creates"
             rows.append(f"| `{service.name}.{method.name}` | {http} | {roles} | {idempotency} |")

@@ -62,13 +62,18 @@ def full_method_name(method: MethodDescriptor) -> str:
     return f"/{method.containing_service.full_name}/{method.name}"
 
 
+def declared_policy(method: MethodDescriptor) -> policy_pb2.MethodPolicy | None:
+    """The ``shop.common.v1.policy`` option as written on an RPC, or None when it has none."""
+    options = method.GetOptions()
+    return options.Extensions[policy_pb2.policy] if options.HasExtension(policy_pb2.policy) else None
+
+
 def policy_of_method(method: MethodDescriptor) -> MethodPolicy:
     """The policy ``method`` declares; UndeclaredPolicy when it is missing or incomplete."""
     name = full_method_name(method)
-    options = method.GetOptions()
-    if not options.HasExtension(policy_pb2.policy):
+    declared = declared_policy(method)
+    if declared is None:
         raise UndeclaredPolicy(f"{name}: no (shop.common.v1.policy) option")
-    declared = options.Extensions[policy_pb2.policy]
     unknown = sorted(set(declared.roles) - identity.ROLES)
     problems = [
         *(["declares no roles"] if not declared.roles else []),

@@ -37,6 +37,7 @@ from shop.common.v1 import policy_pb2
 from libs import config, grpc_client, identity
 from libs import json_profile as profile
 from libs.errors import DomainError, NotFound, Violations
+from libs.policy import declared_policy
 
 SegmentKind = Literal["literal", "star", "double_star"]
 
@@ -245,14 +246,6 @@ def _decode(raw: Sequence[str], *, multi: bool) -> str:
 # -------------------------------------------------------------------------------------------- routes
 
 
-def method_policy(method: MethodDescriptor) -> policy_pb2.MethodPolicy | None:
-    """The ``shop.common.v1.policy`` option of an RPC, or None when it declares none."""
-    options = method.GetOptions()
-    if not options.HasExtension(policy_pb2.policy):
-        return None
-    return options.Extensions[policy_pb2.policy]
-
-
 def http_rule(method: MethodDescriptor) -> http_pb2.HttpRule | None:
     """The ``google.api.http`` option of an RPC, or None when it has no HTTP binding."""
     options = method.GetOptions()
@@ -302,7 +295,7 @@ class Route:
 
     @property
     def policy(self) -> policy_pb2.MethodPolicy | None:
-        return method_policy(self.method)
+        return declared_policy(self.method)
 
     @property
     def path_fields(self) -> tuple[str, ...]:

@@ -11,12 +11,13 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from google.protobuf.descriptor import ServiceDescriptor
-from opentelemetry import trace
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from libs.errors import DomainError
 from libs.openapi import Comments, error_responses, openapi_document
 from services.gateway.problems import (
+    TRACE_HEADER,
+    current_trace_id,
     handle_domain_error,
     handle_http_exception,
     handle_unexpected_error,
@@ -55,9 +56,9 @@ def create_app(contracts: Sequence[ServiceDescriptor] = CONTRACTS) -> FastAPI:
     ) -> Response:
         """Every response names its trace, so an integrator can hand SREs the id of a failed call."""
         response = await call_next(request)
-        ctx = trace.get_current_span().get_span_context()
-        if ctx.is_valid:
-            response.headers["X-Trace-Id"] = format(ctx.trace_id, "032x")
+        trace_id = current_trace_id()
+        if trace_id is not None:
+            response.headers[TRACE_HEADER] = trace_id
         return response
 
     app.add_exception_handler(DomainError, handle_domain_error)

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import grpc
 from grpc_health.v1 import health_pb2_grpc
-from shop.inventory.v1 import inventory_pb2_grpc
 
 from libs import config
 from libs.grpc_client import open_channel
@@ -16,7 +15,6 @@ from libs.grpc_client import open_channel
 class Upstreams:
     channels: dict[str, grpc.aio.Channel]
     health_channels: dict[str, grpc.aio.Channel]
-    inventory: inventory_pb2_grpc.InventoryServiceStub
 
     def health(self, service: str) -> health_pb2_grpc.HealthStub:
         return health_pb2_grpc.HealthStub(self.health_channels[service])
@@ -32,5 +30,4 @@ def open_upstreams() -> Upstreams:
     return Upstreams(
         channels=channels,
         health_channels={name: open_channel(target, traced=False) for name, target in targets.items()},
-        inventory=inventory_pb2_grpc.InventoryServiceStub(channels["inventory"]),
     )

@@ -66,7 +66,7 @@ async def gateway(inventory_db) -> AsyncIterator[tuple[httpx.AsyncClient, Echo]]
     port = await server.start("127.0.0.1:0")
     channel = open_channel(f"127.0.0.1:{port}")
     app = create_app(contracts=[ECHO])
-    app.state.upstreams = Upstreams(channels={"testing": channel}, health_channels={}, inventory=None)  # type: ignore[arg-type]
+    app.state.upstreams = Upstreams(channels={"testing": channel}, health_channels={})
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as http:
             yield http, echo

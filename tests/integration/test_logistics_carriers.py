@@ -60,7 +60,7 @@ async def http(fresh_database) -> AsyncIterator[httpx.AsyncClient]:
     port = await server.start("127.0.0.1:0")
     channel = open_channel(f"127.0.0.1:{port}")
     app = create_app()
-    app.state.upstreams = Upstreams(channels={"logistics": channel}, health_channels={}, inventory=None)  # type: ignore[arg-type]
+    app.state.upstreams = Upstreams(channels={"logistics": channel}, health_channels={})
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client:
             yield client
