@@ -68,6 +68,12 @@ def declared_policy(method: MethodDescriptor) -> policy_pb2.MethodPolicy | None:
     return options.Extensions[policy_pb2.policy] if options.HasExtension(policy_pb2.policy) else None
 
 
+def declared_produces(method: MethodDescriptor) -> tuple[str, ...]:
+    """The media types an RPC that returns ``google.api.HttpBody`` declares it answers with
+    (``shop.common.v1.produces``), in their declared order; empty when it declares none."""
+    return tuple(method.GetOptions().Extensions[policy_pb2.produces])
+
+
 def policy_of_method(method: MethodDescriptor) -> MethodPolicy:
     """The policy ``method`` declares; UndeclaredPolicy when it is missing or incomplete."""
     name = full_method_name(method)
