@@ -6,6 +6,11 @@ request, the web framework asks ``router.match(method, raw_path)`` for the route
 and ``route.http_answer(response)`` for the status and JSON body. Every refusal is a DomainError that the
 gateway renders like any other (NotFound, MethodNotAllowed, InvalidArgument naming the fields).
 
+An RPC that returns ``google.api.HttpBody`` answers with a document instead of JSON, as grpc-gateway
+does: ``route.returns_http_body`` says so, and ``route.http_body_answer(response)`` gives the status, the
+Content-Type and the raw bytes. Its contract lists the media types it produces (``shop.common.v1.produces``)
+for the OpenAPI document.
+
 Path templates follow google/api/http.proto: literal segments, ``*`` (one segment), ``**`` (any number of
 segments, at most once), variables ``{field.path}`` or ``{field.path=segments}`` and a custom verb
 ``:verb``. When several templates match a path, one route is chosen deterministically:
@@ -29,20 +34,24 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 from urllib.parse import unquote
 
-from google.api import annotations_pb2, http_pb2
+from google.api import annotations_pb2, http_pb2, httpbody_pb2
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor, ServiceDescriptor
 from google.protobuf.message import Message
 from shop.common.v1 import policy_pb2
 
 from libs import config, grpc_client, identity
 from libs import json_profile as profile
-from libs.errors import DomainError, NotFound, Violations
+from libs.errors import DomainError, Internal, NotFound, Violations
 from libs.policy import declared_policy
 
 SegmentKind = Literal["literal", "star", "double_star"]
 
 IDEMPOTENCY_HEADER = "idempotency-key"
 REQUEST_ID = "request_id"
+#: The response message whose answer over HTTP is its ``data``, sent as its ``content_type``.
+HTTP_BODY = "google.api.HttpBody"
+#: RFC 9110: a body of no declared type may be taken as this.
+DEFAULT_MEDIA_TYPE = "application/octet-stream"
 
 
 class MethodNotAllowed(DomainError):
@@ -246,6 +255,11 @@ def _decode(raw: Sequence[str], *, multi: bool) -> str:
 # -------------------------------------------------------------------------------------------- routes
 
 
+def returns_http_body(method: MethodDescriptor) -> bool:
+    """Whether ``method`` answers with a ``google.api.HttpBody``: a document over HTTP, not JSON."""
+    return method.output_type.full_name == HTTP_BODY
+
+
 def http_rule(method: MethodDescriptor) -> http_pb2.HttpRule | None:
     """The ``google.api.http`` option of an RPC, or None when it has no HTTP binding."""
     options = method.GetOptions()
@@ -298,12 +312,20 @@ class Route:
         return declared_policy(self.method)
 
     @property
+    def returns_http_body(self) -> bool:
+        """The RPC answers with a ``google.api.HttpBody``: see ``http_body_answer``."""
+        return returns_http_body(self.method)
+
+    @property
     def path_fields(self) -> tuple[str, ...]:
         """The request field paths the URL path fills (``shipment.id``)."""
         return tuple(v.field_path for v in self.template.variables)
 
     def success_status(self, response: Message | None = None) -> int:
-        """201 for an RPC whose policy says it creates, unless the response says ``created: false``."""
+        """201 for an RPC whose policy says it creates, unless the response says ``created: false``; a
+        document (``google.api.HttpBody``) is always 200, as grpc-gateway answers it."""
+        if self.returns_http_body:
+            return 200
         policy = self.policy
         if policy is None or not policy.creates:
             return 200
@@ -450,6 +472,16 @@ class Route:
             return status, profile.field_to_json(response, target)
         return status, profile.to_json(response)
 
+    def http_body_answer(self, response: Message) -> tuple[int, str, bytes]:
+        """The HTTP status, Content-Type and bytes of a ``google.api.HttpBody`` response, sent as they are.
+
+        A body without a content type is sent as application/octet-stream. One whose content type could
+        not be a header value is the service's fault: Internal, answered as the gateway's error body."""
+        if not self.returns_http_body:
+            raise TypeError(f"{self.method.full_name} does not return {HTTP_BODY}; use http_answer")
+        body = cast(httpbody_pb2.HttpBody, response)
+        return self.success_status(response), _media_type(body.content_type, self.method.full_name), body.data
+
     async def call(
         self,
         channel: Any,
@@ -472,6 +504,20 @@ class Route:
 
 def _serialize(message: Message) -> bytes:
     return message.SerializeToString()
+
+
+# RFC 9110 media-type: type "/" subtype, then parameters; visible ASCII, spaces and tabs only, so that it
+# can never end the header line or start another.
+_MEDIA_TYPE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+([ \t]*;[\x20-\x7e\t]*)?")
+
+
+def _media_type(content_type: str, method: str) -> str:
+    text = content_type.strip(" \t")
+    if not text:
+        return DEFAULT_MEDIA_TYPE
+    if not _MEDIA_TYPE.fullmatch(text):
+        raise Internal(f"{method} answered the content type {content_type!r}, which is not a media type")
+    return text
 
 
 def is_composite(target: FieldDescriptor) -> bool:
@@ -637,6 +683,8 @@ def _route(method: MethodDescriptor, rule: http_pb2.HttpRule, binding: int) -> R
             raise ValueError(f"{name}: body {rule.body!r} is also bound by the path")
     if rule.body and verb == "GET":
         raise ValueError(f"{name}: a GET binding cannot have a body")
+    if rule.response_body and returns_http_body(method):
+        raise ValueError(f"{name}: an {HTTP_BODY} answer is sent whole; response_body cannot pick a field")
     if rule.response_body and rule.response_body not in method.output_type.fields_by_name:
         raise ValueError(
             f"{name}: response_body {rule.response_body!r} is not a field of {method.output_type.full_name}"

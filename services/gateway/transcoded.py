@@ -3,7 +3,9 @@
 The routes are built at start-up from the ``google.api.http`` annotation on each RPC (``libs.transcoding``),
 requests and answers are converted under the suite's one JSON profile (``libs.json_profile``), and each
 call goes to the service that owns the contract. A new RPC with its annotation and policy appears here,
-and in ``/openapi.json``, without a line of gateway code.
+and in ``/openapi.json``, without a line of gateway code. An RPC that returns ``google.api.HttpBody`` (a
+pick list, a label, a manifest) is answered with the document's bytes and Content-Type instead of JSON;
+its errors are JSON like every other.
 """
 
 from __future__ import annotations
@@ -61,8 +63,17 @@ class TranscodedApi:
         upstreams: Upstreams = request.app.state.upstreams
         channel = upstreams.channels[owner_of(found.route.service)]
         answer = await found.route.call(channel, message, caller=caller)
+        if found.route.returns_http_body:
+            return _document(*found.route.http_body_answer(answer))
         status, content = found.route.http_answer(answer)
         return JSONResponse(content, status_code=status)
+
+
+def _document(status: int, content_type: str, data: bytes) -> Response:
+    """A document answered as the service wrote it."""
+    # Set as a header, not as media_type, which would append a charset to text/* types the service never
+    # declared (a CSV manifest may well be GB 18030).
+    return Response(data, status_code=status, headers={"Content-Type": content_type})
 
 
 async def _body(request: Request) -> bytes:

@@ -10,11 +10,13 @@ from typing import Any
 import grpc
 import httpx
 import pytest
+from google.api import httpbody_pb2
 from shop.common.v1 import money_pb2
 from shop.testing.v1 import echo_pb2 as pb
 from shop.testing.v1 import echo_pb2_grpc
 
 from libs import config
+from libs.errors import NotFound
 from libs.grpc_client import open_channel
 from libs.grpc_server import GrpcServer, Servicers
 from libs.policy import Claims
@@ -24,6 +26,8 @@ from services.inventory.store.tables import kit
 from tests.conftest import token_for
 
 ECHO = pb.DESCRIPTOR.services_by_name["EchoService"]
+#: A PDF's first bytes: its binary marker line is not UTF-8, so only raw bytes survive the trip.
+PDF_HEAD = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n"
 
 
 class Echo(echo_pb2_grpc.EchoServiceServicer):  # type: ignore[misc]
@@ -50,6 +54,23 @@ class Echo(echo_pb2_grpc.EchoServiceServicer):  # type: ignore[misc]
         )
         order.created_at.FromDatetime(datetime(2026, 12, 1, 8, 0, tzinfo=UTC))
         return pb.CreateOrderResponse(order=order, created=True)
+
+    async def GetDocument(self, request: pb.GetDocumentRequest, context: Any) -> httpbody_pb2.HttpBody:
+        if request.id == "missing":
+            raise NotFound.for_field("id", "no document has this id")
+        if request.id == "broken":
+            return httpbody_pb2.HttpBody(content_type="text/csv\r\nX-Injected: 1", data=b"id\r\n")
+        if request.format == pb.DOCUMENT_FORMAT_PDF:
+            return httpbody_pb2.HttpBody(content_type="application/pdf", data=pdf(request.id))
+        return httpbody_pb2.HttpBody(content_type="text/csv", data=csv(request.id, request.sku))
+
+
+def csv(document_id: str, skus: Any) -> bytes:
+    return ("id,sku\r\n" + "".join(f"{document_id},{sku}\r\n" for sku in skus)).encode()
+
+
+def pdf(document_id: str) -> bytes:
+    return PDF_HEAD + f"% pick list {document_id}\n".encode() + b"\x00\xff%%EOF\n"
 
 
 @pytest.fixture
@@ -160,3 +181,42 @@ async def test_the_new_contract_is_in_the_openapi_document_with_its_roles(gatewa
     assert operation["x-roles"] == ["integrator"]
     assert {"201", "200", "400", "403", "409", "413"} <= set(operation["responses"])
     assert "/v1/echo/{id}" in document["paths"]
+
+
+async def test_an_http_body_rpc_answers_the_documents_bytes_with_its_content_type(gateway):
+    http, _ = gateway
+    reply = await http.get(
+        "/v1/echo/W-7/document", params=[("sku", "TEA"), ("sku", "CUP")], headers=bearer("integrator")
+    )
+    assert reply.status_code == 200, reply.text
+    assert reply.headers["Content-Type"] == "text/csv"  # no charset the service did not declare
+    assert reply.content == b"id,sku\r\nW-7,TEA\r\nW-7,CUP\r\n"
+    assert reply.headers["Content-Length"] == str(len(reply.content))
+    assert len(reply.headers["X-Trace-Id"]) == 32
+
+    binary = await http.get("/v1/echo/W-7/document", params={"format": "pdf"}, headers=bearer("supervisor"))
+    assert binary.status_code == 200, binary.text
+    assert binary.headers["Content-Type"] == "application/pdf"
+    assert binary.content == pdf("W-7")
+
+
+async def test_an_http_body_rpcs_errors_are_the_json_error_body(gateway):
+    http, _ = gateway
+    missing = await http.get("/v1/echo/missing/document", headers=bearer("integrator"))
+    assert missing.status_code == 404
+    assert missing.headers["Content-Type"] == "application/json"
+    assert missing.json()["error"]["fields"] == [{"field": "id", "description": "no document has this id"}]
+    refused = await http.get("/v1/echo/W-7/document", params={"format": "mars"}, headers=bearer("integrator"))
+    assert refused.status_code == 400
+    assert [f["field"] for f in refused.json()["error"]["fields"]] == ["format"]
+    forbidden = await http.get("/v1/echo/W-7/document", headers=bearer("stock_keeper"))
+    assert forbidden.status_code == 403
+    assert forbidden.json()["error"]["code"] == "PERMISSION_DENIED"
+
+
+async def test_a_content_type_that_is_no_media_type_is_never_sent_as_a_header(gateway):
+    http, _ = gateway
+    reply = await http.get("/v1/echo/broken/document", headers=bearer("integrator"))
+    assert reply.status_code == 500
+    assert "X-Injected" not in reply.headers
+    assert reply.json()["error"]["code"] == "INTERNAL"

@@ -130,6 +130,7 @@ def test_one_operation_per_binding(document: dict[str, Any]) -> None:
     assert set(document["paths"]) == {
         "/v1/echo/{id}",
         "/v1/echo/{id}/{num}",
+        "/v1/echo/{id}/document",
         "/v1/echo",
         "/v1/orders",
         "/v1/orders/{order_id}",

@@ -9,12 +9,12 @@ from typing import Any
 
 import grpc
 import pytest
-from google.api import http_pb2
+from google.api import http_pb2, httpbody_pb2
 from shop.common.v1 import money_pb2
 from shop.testing.v1 import echo_pb2
 
 from libs import identity
-from libs.errors import InvalidArgument, NotFound
+from libs.errors import Internal, InvalidArgument, NotFound
 from libs.transcoding import MethodNotAllowed, PathTemplate, Route, Router
 
 SERVICE = echo_pb2.DESCRIPTOR.services_by_name["EchoService"]
@@ -229,6 +229,7 @@ def rule(**kwargs: Any) -> http_pb2.HttpRule:
         ("CreateOrder", rule(post="/v1/x", body="nope"), "body 'nope' is not a field"),
         ("ReplaceOrder", rule(put="/v1/x/{order_id}", body="order_id"), "also bound by the path"),
         ("GetOrder", rule(get="/v1/x", response_body="nope"), "response_body 'nope' is not a field"),
+        ("GetDocument", rule(get="/v1/x", response_body="data"), "HttpBody answer is sent whole"),
         ("GetOrder", rule(get="/v1/x/{order_id}", body="*"), "a GET binding cannot have a body"),
         ("GetOrder", rule(), "needs get, put, post, delete, patch or custom"),
         ("GetOrder", rule(get="/v1/x/{order_id"), "expected }"),
@@ -572,6 +573,31 @@ def test_creates_answers_201_unless_created_is_false() -> None:
     # Without a `created` field, a creating RPC always answers 201.
     assert route("EchoService_RegisterTracking").http_answer(echo_pb2.Tracking())[0] == 201
     assert route("EchoService_CancelOrder").http_answer(echo_pb2.Order())[0] == 200
+
+
+def test_an_http_body_answer_is_its_bytes_and_content_type() -> None:
+    document = route("EchoService_GetDocument")
+    assert document.returns_http_body and not route("EchoService_GetOrder").returns_http_body
+    data = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n"
+    answer = httpbody_pb2.HttpBody(content_type="application/pdf", data=data)
+    assert document.http_body_answer(answer) == (200, "application/pdf", data)
+    csv = httpbody_pb2.HttpBody(content_type="text/csv ; charset=GB18030", data=b"id\r\n")
+    assert document.http_body_answer(csv)[1] == "text/csv ; charset=GB18030"
+    # RFC 9110: a body of no declared type may be taken as application/octet-stream.
+    assert document.http_body_answer(httpbody_pb2.HttpBody(data=b"x")) == (
+        200,
+        "application/octet-stream",
+        b"x",
+    )
+    assert document.success_status() == 200
+    with pytest.raises(TypeError, match="use http_answer"):
+        route("EchoService_GetOrder").http_body_answer(echo_pb2.Order())
+
+
+@pytest.mark.parametrize("content_type", ["text/csv\r\nSet-Cookie: a=b", "pdf", "text/csv;\x00", "文本/csv"])
+def test_a_content_type_that_is_no_media_type_is_the_services_fault(content_type: str) -> None:
+    with pytest.raises(Internal, match="is not a media type"):
+        route("EchoService_GetDocument").http_body_answer(httpbody_pb2.HttpBody(content_type=content_type))
 
 
 def test_route_descriptions() -> None:
