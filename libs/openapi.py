@@ -1,9 +1,10 @@
 """The gateway's OpenAPI 3.1 document and the README's role table, from the same declarations it serves.
 
 Operations come from each RPC's ``google.api.http`` bindings (libs.transcoding), schemas from the JSON
-profile (libs.json_profile), security notes from the ``shop.common.v1.policy`` option, and descriptions
-from the proto comments. The generated ``_pb2`` modules drop comments, so they are read from a
-FileDescriptorSet compiled with source info next to them (``gen/descriptors.binpb``)::
+profile (libs.json_profile), security notes from the ``shop.common.v1.policy`` option, the media types of
+an RPC that answers with a document (``google.api.HttpBody``) from its ``shop.common.v1.produces`` option,
+and descriptions from the proto comments. The generated ``_pb2`` modules drop comments, so they are read
+from a FileDescriptorSet compiled with source info next to them (``gen/descriptors.binpb``)::
 
     comments = Comments.from_file("gen/descriptors.binpb")
     document = openapi_document(services, comments=comments, title="Shop back office", version="1")
@@ -30,7 +31,7 @@ from shop.common.v1 import policy_pb2
 from libs import json_profile as profile
 from libs import transcoding
 from libs.errors import HTTP_STATUS, HTTP_STATUS_BY_REASON
-from libs.policy import declared_policy
+from libs.policy import declared_policy, declared_produces
 from libs.transcoding import Route
 
 DescriptorLike = (
@@ -42,6 +43,10 @@ ERROR_SCHEMA = "Error"
 SECURITY_SCHEME = "bearerAuth"
 #: Where ``make proto`` writes the contracts with their comments, next to the generated code.
 DESCRIPTOR_SET = "descriptors.binpb"
+#: The schema of a document's bytes, sent as they are.
+BINARY_SCHEMA: dict[str, str] = {"type": "string", "format": "binary"}
+#: A document RPC that declares no media types may answer any.
+ANY_MEDIA_TYPE = "*/*"
 
 
 # -------------------------------------------------------------------------------------------- comments
@@ -151,6 +156,13 @@ def _idempotency(method: MethodDescriptor) -> str | None:
 def _roles(method: MethodDescriptor) -> list[str]:
     policy = declared_policy(method)
     return list(policy.roles) if policy is not None else []
+
+
+def document_content(method: MethodDescriptor) -> dict[str, Any]:
+    """The ``content`` of the answer of an RPC that returns ``google.api.HttpBody``: each media type it
+    declares it produces, with its bytes as the schema."""
+    media_types = declared_produces(method) or (ANY_MEDIA_TYPE,)
+    return {media_type: {"schema": dict(BINARY_SCHEMA)} for media_type in media_types}
 
 
 def _routes(services: Iterable[ServiceDescriptor]) -> list[Route]:
@@ -265,6 +277,8 @@ class _DocumentBuilder:
         notes = [comment, f"Roles: {', '.join(roles) if roles else 'none declared'}"]
         if idempotency and idempotency != "read_only":
             notes.append(f"Idempotency: {idempotency}, by request_id or the Idempotency-Key header.")
+        if route.returns_http_body:
+            notes.append(f"Answers the document itself, not JSON: {', '.join(document_content(method))}.")
         operation: dict[str, Any] = {
             "operationId": route.operation_id,
             "tags": [route.service.name],
@@ -385,6 +399,15 @@ class _DocumentBuilder:
         return {"content": {"application/json": {"schema": schema}}}
 
     def responses(self, route: Route) -> dict[str, Any]:
+        if route.returns_http_body:
+            # grpc-gateway's HttpBody: the bytes as they are, with their Content-Type, always 200.
+            answers = {"200": {"description": "The document.", "content": document_content(route.method)}}
+        else:
+            answers = self.json_answers(route)
+        answers.update(error_responses())
+        return answers
+
+    def json_answers(self, route: Route) -> dict[str, Any]:
         response = route.response_descriptor
         if route.response_body:
             target = response.fields_by_name[route.response_body]
@@ -404,7 +427,6 @@ class _DocumentBuilder:
                 }
         else:
             answers["200"] = {"description": "OK.", "content": content}
-        answers.update(error_responses())
         return answers
 
 

@@ -220,3 +220,12 @@ async def test_a_content_type_that_is_no_media_type_is_never_sent_as_a_header(ga
     assert reply.status_code == 500
     assert "X-Injected" not in reply.headers
     assert reply.json()["error"]["code"] == "INTERNAL"
+
+
+async def test_the_openapi_document_gives_an_http_body_rpc_its_media_types(gateway):
+    http, _ = gateway
+    document = (await http.get("/openapi.json")).json()
+    responses = document["paths"]["/v1/echo/{id}/document"]["get"]["responses"]
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    assert responses["200"]["content"] == {"text/csv": binary, "application/pdf": binary}
+    assert responses["404"] == {"$ref": "#/components/responses/Error404"}  # errors stay the JSON body

@@ -148,6 +148,15 @@ def test_one_operation_per_binding(document: dict[str, Any]) -> None:
     assert set(document["paths"]["/v1/orders/{order_id}"]) == {"get", "put", "delete"}
 
 
+def test_an_http_body_rpc_answers_each_media_type_it_produces_as_bytes(document: dict[str, Any]) -> None:
+    op = operation(document, "/v1/echo/{id}/document", "get")
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    assert op["responses"]["200"]["content"] == {"text/csv": binary, "application/pdf": binary}
+    assert "Answers the document itself, not JSON: text/csv, application/pdf." in op["description"]
+    assert op["responses"]["400"] == {"$ref": "#/components/responses/Error400"}
+    assert {p["name"] for p in op["parameters"]} == {"id", "sku", "format"}
+
+
 def test_summary_description_tags_and_policy_notes(document: dict[str, Any]) -> None:
     op = operation(document, "/v1/echo/{id}", "get")
     assert op["tags"] == ["EchoService"]
