@@ -14,6 +14,7 @@ from libs.policy import Claims
 from libs.service_main import ServiceParts, main
 from services.orders.api.servicer import SERVICE_NAME, OrdersServicer
 from services.orders.clients.inventory import InventoryClient
+from services.orders.clients.logistics import LogisticsClient
 from services.orders.consumers import subscriptions
 from services.orders.saga.reservation import ReservationSaga
 from services.orders.store.tables import kit
@@ -23,10 +24,13 @@ from services.orders.workers.rereview import rereviews
 MIGRATIONS = Path(__file__).parent / "store" / "migrations"
 
 
-def build(database: Database, inventory: InventoryClient | None = None) -> Servicers:
+def build(
+    database: Database, inventory: InventoryClient | None = None, logistics: LogisticsClient | None = None
+) -> Servicers:
     def register(server: grpc.aio.Server) -> Sequence[str]:
         saga = ReservationSaga(database, inventory or InventoryClient())
-        orders_pb2_grpc.add_OrdersServiceServicer_to_server(OrdersServicer(database, saga), server)
+        servicer = OrdersServicer(database, saga, logistics or LogisticsClient())
+        orders_pb2_grpc.add_OrdersServiceServicer_to_server(servicer, server)
         return [SERVICE_NAME]
 
     return Servicers(register, Claims(database, kit.idempotency))

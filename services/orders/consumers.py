@@ -9,10 +9,12 @@ from datetime import UTC, datetime
 
 from opentelemetry import trace
 from shop.inventory.v1 import events_pb2 as inventory_events
+from shop.logistics.v1 import events_pb2 as logistics_events
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.errors import NotFound
 from libs.subscriptions import Received, Subscriptions
+from libs.timestamps import from_timestamp
 from services.orders.store import order_repository, review_requests
 from services.orders.workers.rereview import rereviews
 
@@ -82,4 +84,35 @@ async def reservation_cut(
         touched.append(order.order_id)
         order.reservation_cut(e.reason, actor=INVENTORY, at=datetime.now(UTC))
         await order_repository.save(conn, order)
+    _note_orders(touched)
+
+
+#: The timeline's actor for what the logistics service's events do to an order.
+LOGISTICS = "service:logistics"
+
+
+@subscriptions.on(logistics_events.ParcelDispatched)
+async def parcel_dispatched(
+    conn: AsyncConnection, events: Sequence[Received[logistics_events.ParcelDispatched]]
+) -> None:
+    """LOG-5 and ORD-4: a parcel left with its tracking number. Each of its orders notes it on the
+    timeline, and an order whose every shipment has now left is shipped."""
+    touched: list[str] = []
+    for received in events:
+        e = received.event
+        at = from_timestamp(e.dispatched_at)
+        for shipment in e.shipments:
+            try:
+                order = await order_repository.load(conn, shipment.order_id, lock=True)
+            except NotFound:
+                log.info(
+                    "parcel dispatched for an order this service does not have",
+                    extra={"order_id": shipment.order_id},
+                )
+                continue
+            touched.append(order.order_id)
+            order.parcel_dispatched(
+                e.carrier_code, e.tracking_number, all_left=shipment.order_dispatched, actor=LOGISTICS, at=at
+            )
+            await order_repository.save(conn, order)
     _note_orders(touched)

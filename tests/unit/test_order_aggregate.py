@@ -164,6 +164,12 @@ SPECS: dict[str, Spec] = {
         lambda o: o.release_to_warehouse(actor=ACTOR, at=AT),
         {S.REVIEWED: Changes(S.RELEASED, ("released to warehouse",)), S.RELEASED: KEEPS},
     ),
+    # LOG-5: the order is shipped when its last parcel leaves; any other parcel is a timeline entry.
+    "parcel_dispatched": Spec(
+        lambda o: o.parcel_dispatched("sf", "SF1234567890", all_left=True, actor=ACTOR, at=AT),
+        {S.RELEASED: Changes(S.SHIPPED, ("shipped",))},
+        otherwise=Changes(None, ("parcel dispatched",)),
+    ),
     "cancel": Spec(
         lambda o: o.cancel("buyer changed their mind", actor=ACTOR, at=AT),
         {
@@ -256,6 +262,7 @@ def test_ord_4_the_matrix_covers_every_command_of_the_aggregate() -> None:
     """Every public command of the order is in the ORD-4 matrix above."""
     queries = {
         "review_findings", "new_timeline", "pending_events", "new_refunds", "clear_pending", "receive", "sent_as",
+        "shipping_plan",
     }  # fmt: skip
     commands = {
         name for name in vars(Order) if not name.startswith("_") and callable(getattr(Order, name))
@@ -445,6 +452,16 @@ def test_ord_5_after_release_logistics_must_accept_the_cancellation() -> None:
     )
 
 
+def test_ord_5_a_released_order_is_cancelled_once_logistics_let_it_go() -> None:
+    """ORD-5: after release, the warehouse's acceptance cancels the order: its stock goes back and the
+    buyer is refunded, as before release. It does not cancel a shipped order."""
+    order = order_in(S.RELEASED)
+    order.cancel("buyer changed their mind", actor=ACTOR, at=AT, warehouse_let_go=True)
+    assert (order.status, order.reservation, order.refunded_fen) == (S.CANCELLED, R.RELEASING, TOTAL_FEN)
+    with pytest.raises(FailedPrecondition):
+        order_in(S.SHIPPED).cancel("too late", actor=ACTOR, at=AT, warehouse_let_go=True)
+
+
 def test_ord_5_an_unpaid_cancelled_order_refunds_nothing() -> None:
     order = order_in(S.PENDING_PAYMENT)
     order.cancel("never paid", actor=ACTOR, at=AT)
@@ -604,3 +621,28 @@ def test_ord_1_the_same_order_sent_again_is_recognised_and_another_reusing_its_i
     assert not order.sent_as(replace(first, buyer_id="someone-else"))
     assert not order.sent_as(replace(first, lines=(replace(first.lines[0], quantity=9), *first.lines[1:])))
     assert not order.sent_as(replace(first, discount_fen=first.discount_fen + 100))
+
+
+def test_ord_7_the_shipping_plan_is_the_split_or_else_the_whole_order() -> None:
+    """LOG-1 ships what ORD-7 decided: an unsplit order is one shipment to its address with one line per
+    SKU; a split order ships its shipments."""
+    order = order_in(
+        S.REVIEWED, lines=(OrderLine("B", 1, 100), OrderLine("A", 2, 100), OrderLine("B", 2, 100))
+    )
+    (whole,) = order.shipping_plan()
+    assert (whole.address, whole.lines) == (ADDRESS, (("A", 2), ("B", 3)))
+    order = order_in(S.REVIEWED)
+    order.split_shipment(SPLIT, actor=ACTOR, at=AT)
+    assert order.shipping_plan() == order.amendments.shipments
+    assert len(order.shipping_plan()) == len(SPLIT)
+
+
+def test_log_5_a_parcel_that_is_not_the_last_leaves_the_order_released() -> None:
+    """LOG-5: a split order's first parcel is on the timeline; the order ships with its last one."""
+    order = order_in(S.RELEASED)
+    order.parcel_dispatched("sf", "SF0000000001", all_left=False, actor=ACTOR, at=AT)
+    assert order.status is S.RELEASED
+    assert [(e.event, e.reason) for e in order.new_timeline] == [("parcel dispatched", "sf SF0000000001")]
+    order.parcel_dispatched("zto", "ZT0000000002", all_left=True, actor=ACTOR, at=AT)
+    assert order.status.value == "shipped"
+    assert order.new_timeline[-1].reason == "zto ZT0000000002"

@@ -22,9 +22,11 @@ from services.orders.api.base import now
 from services.orders.api.convert import address_from_pb, order_to_pb
 from services.orders.api.enums import CHANNEL, ORDER_STATUS
 from services.orders.api.promotions import PromotionsApi, price_checkout
+from services.orders.clients.logistics import LogisticsClient
 from services.orders.domain.intake import Channel, IncomingOrder, Payment, incoming_order
 from services.orders.domain.order import Order
 from services.orders.domain.review import check_batch_size
+from services.orders.domain.states import OrderStatus
 from services.orders.saga.reservation import ReservationSaga
 from services.orders.store import order_repository, orders, promotions
 
@@ -55,9 +57,10 @@ def _outcome(order_id: str, order: Order | None, error: DomainError | None = Non
 
 
 class OrdersServicer(AmendmentsApi, PromotionsApi, pb_grpc.OrdersServiceServicer):  # type: ignore[misc]
-    def __init__(self, database: Database, saga: ReservationSaga) -> None:
+    def __init__(self, database: Database, saga: ReservationSaga, logistics: LogisticsClient) -> None:
         self.db = database
         self.saga = saga
+        self.logistics = logistics
         self.inventory = saga.inventory
 
     async def SubmitOrder(self, request: pb.SubmitOrderRequest, context: Any) -> pb.SubmitOrderResponse:
@@ -209,8 +212,14 @@ class OrdersServicer(AmendmentsApi, PromotionsApi, pb_grpc.OrdersServiceServicer
         caller = identity.current()
         if not request.reason.strip():
             raise InvalidArgument.for_field("reason", "say why the order is cancelled")
-        await self._visible(request.order_id)
-        order = await self.saga.cancel(request.order_id, request.reason.strip()[:500], caller=caller)
+        reason = request.reason.strip()[:500]
+        current = await self._visible(request.order_id)
+        let_go = False
+        if current.status is OrderStatus.RELEASED:
+            # ORD-5: the warehouse may already work on it; it lets the order go only while nothing is packed.
+            await self.logistics.withdraw(request.order_id, reason, caller=caller)
+            let_go = True
+        order = await self.saga.cancel(request.order_id, reason, caller=caller, warehouse_let_go=let_go)
         return pb.CancelOrderResponse(order=await self._shown(order))
 
     async def GetOrder(self, request: pb.GetOrderRequest, context: Any) -> pb.GetOrderResponse:

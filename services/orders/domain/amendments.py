@@ -100,6 +100,11 @@ def split(order_lines: tuple[OrderLine, ...], shipments: list[Shipment]) -> list
     return [Shipment(s.address, _merged(s.lines)) for s in shipments]
 
 
+def merged_lines(lines: tuple[OrderLine, ...]) -> tuple[tuple[str, int], ...]:
+    """An order's units as one (SKU, units) line per SKU, in SKU order."""
+    return _merged(tuple((line.sku_code, line.quantity) for line in lines))
+
+
 def _merged(lines: tuple[tuple[str, int], ...]) -> tuple[tuple[str, int], ...]:
     """A shipment's lines with one line per SKU, in SKU order (as they are kept)."""
     units: dict[str, int] = {}

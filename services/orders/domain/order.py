@@ -284,14 +284,35 @@ class Order:
             return
         self._move(S.RELEASED, actor=actor, at=at, event="released to warehouse")
 
-    def cancel(self, reason: str, *, actor: str, at: datetime) -> None:
-        """ORD-5: cancels the order before release. Its reservation is given back (``releasing``: the caller
-        releases it at the inventory service and books the answer) and what the buyer paid is refunded in
-        full, so net sales drop it (ORD-9). After release, logistics must accept the cancellation first;
-        cancelling a cancelled order changes nothing."""
+    def parcel_dispatched(
+        self, carrier_code: str, tracking_number: str, *, all_left: bool, actor: str, at: datetime
+    ) -> None:
+        """LOG-5, ORD-4: a parcel of the order left with its tracking number (on the timeline); once every
+        shipment of the order has left, the released order is shipped. An order past release already (a
+        second parcel of a split order) only gains the timeline entry."""
+        reason = f"{carrier_code} {tracking_number}"
+        if all_left and self.status is S.RELEASED:
+            self._move(S.SHIPPED, actor=actor, at=at, event="shipped", reason=reason)
+        else:
+            self._record(actor, at, "parcel dispatched", reason=reason)
+
+    def shipping_plan(self) -> tuple[Shipment, ...]:
+        """What the warehouse ships (LOG-1): the split of ORD-7 when there is one, else the whole order to
+        its address, one line per SKU."""
+        if self.amendments.shipments:
+            return self.amendments.shipments
+        return (Shipment(self.address, rules.merged_lines(self.lines)),)
+
+    def cancel(self, reason: str, *, actor: str, at: datetime, warehouse_let_go: bool = False) -> None:
+        """ORD-5: cancels the order. Its reservation is given back (``releasing``: the caller releases it at
+        the inventory service and books the answer) and what the buyer paid is refunded in full, so net
+        sales drop it (ORD-9). A released order is cancelled only once logistics accepted to withdraw it
+        (``warehouse_let_go``: none of its parcels was packed); cancelling a cancelled order changes
+        nothing."""
         if self.status is S.CANCELLED:
             return
-        if self.status not in BEFORE_RELEASE:
+        let_go = warehouse_let_go and self.status is S.RELEASED
+        if self.status not in BEFORE_RELEASE and not let_go:
             raise _refused(
                 f"the order is {self.status.value}: after release, logistics must accept the cancellation",
                 reason="RELEASED_TO_WAREHOUSE",

@@ -89,11 +89,19 @@ class ReservationSaga:
             )
         return await self._book(order.order_id, lambda o, at: o.reserved(actor=actor, at=at))
 
-    async def cancel(self, order_id: str, reason: str, *, caller: Identity) -> Order:
-        """Cancels before release and releases the reservation (ORD-5)."""
+    async def cancel(
+        self, order_id: str, reason: str, *, caller: Identity, warehouse_let_go: bool = False
+    ) -> Order:
+        """Cancels the order and releases its reservation (ORD-5); a released order only once the warehouse
+        let it go (``warehouse_let_go``)."""
         with _tracer.start_as_current_span("orders.cancel_order"):
             set_attributes(order_id=order_id)
-            order = await self._book(order_id, lambda o, at: o.cancel(reason, actor=caller.subject, at=at))
+            order = await self._book(
+                order_id,
+                lambda o, at: o.cancel(
+                    reason, actor=caller.subject, at=at, warehouse_let_go=warehouse_let_go
+                ),
+            )
             return await self._release(order, caller=caller)
 
     async def _release(self, order: Order, *, caller: Identity) -> Order:

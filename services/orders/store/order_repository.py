@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from shop.orders.v1 import events_pb2
+from shop.orders.v1 import events_pb2, orders_pb2
 from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -345,7 +345,34 @@ async def _write_recorded(conn: AsyncConnection, oid: uuid.UUID, order: Order) -
         )
     for event in order.pending_events:
         await publish(conn, kit.outbox, order.order_id, _status_changed(event))
+        if event.to_status is OrderStatus.RELEASED:
+            await publish(conn, kit.outbox, order.order_id, _released(order, event))
     order.clear_pending()
+
+
+def _released(order: Order, e: StatusChanged) -> events_pb2.OrderReleased:
+    """What the warehouse ships (LOG-1), as the order stands when it is released."""
+    return events_pb2.OrderReleased(
+        order_id=order.order_id,
+        channel=order.channel.value,
+        channel_order_id=order.channel_order_id,
+        shop_code=order.shop_code,
+        buyer_id=order.buyer_id,
+        shipments=[
+            events_pb2.OrderReleased.Shipment(
+                address=orders_pb2.Address(
+                    recipient=s.address.recipient, phone=s.address.phone, province=s.address.province,
+                    city=s.address.city, district=s.address.district, street=s.address.street,
+                ),
+                lines=[events_pb2.OrderReleased.Line(sku_code=sku, quantity=units) for sku, units in s.lines],
+            )
+            for s in order.shipping_plan()
+        ],
+        carrier_code=order.amendments.carrier_code,
+        buyer_message=order.buyer_message,
+        service_note=order.service_note,
+        released_at=to_timestamp(e.at),
+    )  # fmt: skip
 
 
 def _status_changed(e: StatusChanged) -> events_pb2.OrderStatusChanged:
