@@ -244,6 +244,16 @@ SCENARIO: tuple[Step, ...] = (
         lambda a: pb.ReserveStockRequest(order_id="RP-ORDER-1", lines=lines((TEA, 3))),
         rules="INV-10",
     ),
+    in_inventory(  # a closing wave keeps a shipment's lots (LOG-2)
+        "AllocatePicks",
+        PORTER,
+        lambda a: pb.AllocatePicksRequest(
+            shipments=[
+                pb.ShipmentToPick(shipment_id="RP-SHIPMENT-1", order_id="RP-ORDER-1", lines=lines((TEA, 1)))
+            ]
+        ),
+        rules="INV-11, LOG-2",
+    ),
     in_inventory(
         "IssueReservation",
         KEEPER,

@@ -11,7 +11,7 @@ from shop.inventory.v1 import inventory_pb2_grpc as pb_grpc
 
 from libs import identity
 from libs.db import Database
-from libs.errors import InvalidArgument, PermissionDenied
+from libs.errors import DomainError, InvalidArgument, PermissionDenied
 from libs.telemetry import set_attributes
 from libs.timestamps import from_timestamp
 from services.inventory.api.convert import (
@@ -34,7 +34,15 @@ from services.inventory.domain.places import warehouse_or_default
 from services.inventory.domain.reservations import hold_request, reservation_request
 from services.inventory.domain.skus import DEFAULT_KIND, new_sku
 from services.inventory.domain.stock import Movement, MovementKind, available_for_sale, put_away, stock_in
-from services.inventory.store import access, catalogue, holds, ledger, reservations, transfers
+from services.inventory.store import (
+    access,
+    catalogue,
+    holds,
+    ledger,
+    pick_allocations,
+    reservations,
+    transfers,
+)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["InventoryService"].full_name
 
@@ -296,6 +304,38 @@ class InventoryServicer(ReceivingApi, TransfersApi, CountsApi, PlanningApi, pb_g
                 )
                 for p in picks
             ],
+        )
+
+    async def AllocatePicks(self, request: pb.AllocatePicksRequest, context: Any) -> pb.AllocatePicksResponse:
+        wanted = [
+            pick_allocations.ShipmentToPick(
+                s.shipment_id.strip(),
+                s.order_id.strip(),
+                tuple((line.sku_code.strip(), line.quantity) for line in s.lines),
+            )
+            for s in request.shipments
+        ]
+        async with self.db.transaction() as conn:
+            answers = await pick_allocations.allocate(conn, wanted)
+        return pb.AllocatePicksResponse(
+            shipments=[
+                pb.ShipmentPicks(shipment_id=s.shipment_id, refusal=f"{answer.reason}: {answer.message}")
+                if isinstance(answer, DomainError)
+                else pb.ShipmentPicks(
+                    shipment_id=s.shipment_id,
+                    lots=[
+                        pb.AllocatedLot(
+                            sku_code=k.sku_code,
+                            lot_id=str(k.lot_id),
+                            lot_label=k.lot_label,
+                            bin_code=k.bin_code,
+                            quantity=k.quantity,
+                        )
+                        for k in answer
+                    ],
+                )
+                for s, answer in zip(wanted, answers, strict=True)
+            ]
         )
 
     async def GetReservation(

@@ -23,7 +23,15 @@ from libs.outbox import publish
 from libs.timestamps import to_timestamp
 from services.inventory.domain.lots import LotStock
 from services.inventory.domain.stock import Movement, StockLevel, availability_gains
-from services.inventory.store.tables import kit, lot_stock, lots, stock_levels, stock_movements, warehouses
+from services.inventory.store.tables import (
+    kit,
+    lot_stock,
+    lots,
+    pick_allocations,
+    stock_levels,
+    stock_movements,
+    warehouses,
+)
 
 
 async def ensure_levels(conn: AsyncConnection, keys: Sequence[tuple[str, str]]) -> None:
@@ -266,9 +274,29 @@ async def levels_of(conn: AsyncConnection, sku_code: str) -> list[StockLevel]:
 
 
 async def lots_of(
-    conn: AsyncConnection, sku_code: str, warehouse_code: str | None = None, *, lock: bool = False
+    conn: AsyncConnection,
+    sku_code: str,
+    warehouse_code: str | None = None,
+    *,
+    lock: bool = False,
+    unkept: bool = False,
 ) -> list[LotStock]:
-    """Units per lot and bin of a SKU (non-empty only), oldest lot first; ``lock`` takes row locks."""
+    """Units per lot and bin of a SKU (non-empty only), oldest lot first; ``lock`` takes row locks.
+    ``unkept`` counts only units not kept for a shipment's pick (``pick_allocations``): what an issue that
+    is not that shipment's may take."""
+    on_hand: sa.ColumnElement[int] = lot_stock.c.on_hand
+    if unkept:
+        kept = (
+            sa.select(sa.func.coalesce(sa.func.sum(pick_allocations.c.quantity), 0))
+            .where(
+                pick_allocations.c.lot_id == lot_stock.c.lot_id,
+                pick_allocations.c.warehouse_code == lot_stock.c.warehouse_code,
+                pick_allocations.c.bin_code == lot_stock.c.bin_code,
+                sa.not_(pick_allocations.c.issued),
+            )
+            .scalar_subquery()
+        )
+        on_hand = lot_stock.c.on_hand - kept
     query = (
         sa.select(
             lot_stock.c.lot_id,
@@ -277,10 +305,10 @@ async def lots_of(
             lot_stock.c.warehouse_code,
             lot_stock.c.bin_code,
             lots.c.received_at,
-            lot_stock.c.on_hand,
+            on_hand.label("on_hand"),
         )
         .join(lots, lots.c.lot_id == lot_stock.c.lot_id)
-        .where(lots.c.sku_code == sku_code, lot_stock.c.on_hand > 0)
+        .where(lots.c.sku_code == sku_code, on_hand > 0)
         .order_by(lots.c.received_at, lot_stock.c.lot_id, lot_stock.c.warehouse_code, lot_stock.c.bin_code)
     )
     if warehouse_code is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -14,7 +15,7 @@ from services.inventory.domain.lots import Pick, pick_fifo
 from services.inventory.domain.reservations import Line, ReservationRequest, ReservationStatus
 from services.inventory.domain.stock import Movement, MovementKind
 from services.inventory.store import catalogue, ledger
-from services.inventory.store.tables import reservation_lines, reservations
+from services.inventory.store.tables import pick_allocations, reservation_lines, reservations
 
 DOCUMENT = "order"
 
@@ -206,6 +207,12 @@ async def release(
 
 
 async def _close(conn: AsyncConnection, order_id: str, status: ReservationStatus) -> None:
+    # A closed reservation keeps no lots for picking: released, its units are free for others again.
+    await conn.execute(
+        pick_allocations.delete().where(
+            pick_allocations.c.order_id == order_id, sa.not_(pick_allocations.c.issued)
+        )
+    )
     await conn.execute(
         reservations.update()
         .where(reservations.c.order_id == order_id)
@@ -220,9 +227,13 @@ async def issue(
     *,
     actor: str,
     shipment_id: str,
+    kept: Mapping[str, list[Pick]] | None = None,
 ) -> tuple[Reservation, list[IssuedPick]]:
     """Issues reserved units at dispatch, oldest lot first (INV-11). ``wanted`` lists (SKU, quantity) for a
-    partial shipment; None issues everything still reserved. Issuing more than is reserved is refused."""
+    partial shipment; None issues everything still reserved. Issuing more than is reserved is refused.
+    ``kept`` gives, per SKU, the lots and bins allocated to the shipment when its wave closed
+    (``pick_allocations``): those are issued, so the pick list and the issue agree; other SKUs take the
+    oldest lots not kept for another shipment."""
     existing = await require(conn, order_id, lock=True)
     if existing.status is not ReservationStatus.ACTIVE:
         raise FailedPrecondition.for_field(
@@ -255,8 +266,12 @@ async def issue(
     movements: list[Movement] = []
     issued: list[IssuedPick] = []
     for sku, qty in sorted(wanted):
-        stock = await ledger.lots_of(conn, sku, existing.warehouse_code, lock=True)
-        for pick in pick_fifo(stock, qty, field="order_id"):
+        if kept is not None and sku in kept:
+            picks = kept[sku]
+        else:
+            stock = await ledger.lots_of(conn, sku, existing.warehouse_code, lock=True, unkept=True)
+            picks = pick_fifo(stock, qty, field="order_id")
+        for pick in picks:
             issued.append(IssuedPick(sku, pick))
             movements.append(
                 Movement(

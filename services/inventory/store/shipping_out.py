@@ -25,7 +25,10 @@ async def stock_to_take(
     """The lots of each SKU in ``warehouse_code``, with their stock levels locked first (the ledger's lock
     order) and then the lot rows, so that nobody else takes the same units meanwhile."""
     await ledger.lock_levels(conn, [(sku, warehouse_code) for sku in sku_codes])
-    return {sku: await ledger.lots_of(conn, sku, warehouse_code, lock=True) for sku in sorted(set(sku_codes))}
+    return {
+        sku: await ledger.lots_of(conn, sku, warehouse_code, lock=True, unkept=True)
+        for sku in sorted(set(sku_codes))
+    }
 
 
 async def remember(

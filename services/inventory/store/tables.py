@@ -140,6 +140,32 @@ reservation_lines = sa.Table(
     sa.CheckConstraint("issued >= 0 AND issued <= quantity", name="issued_within_quantity"),
 )
 
+# The lots and bins a shipment is picked from, kept from its wave's close until its stock is issued
+# (INV-11, LOG-2): the pick list and the issue read the same rows. Units kept here are not offered to
+# any other issue.
+pick_allocations = sa.Table(
+    "pick_allocations",
+    metadata,
+    sa.Column("shipment_id", sa.Text, primary_key=True),
+    sa.Column("sku_code", sa.Text, primary_key=True),
+    sa.Column("lot_id", pg.UUID(as_uuid=True), sa.ForeignKey("lots.lot_id"), primary_key=True),
+    sa.Column("bin_code", sa.Text, primary_key=True),
+    sa.Column("order_id", sa.Text, sa.ForeignKey("reservations.order_id"), nullable=False, index=True),
+    sa.Column("warehouse_code", sa.Text, nullable=False),
+    sa.Column("quantity", sa.BigInteger, nullable=False),
+    # False until the stock is issued; then the row stays as the record of what was picked.
+    sa.Column("issued", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("allocated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.CheckConstraint("quantity > 0", name="quantity_positive"),
+)
+sa.Index(
+    "pick_allocations_open_by_lot",
+    pick_allocations.c.lot_id,
+    pick_allocations.c.warehouse_code,
+    pick_allocations.c.bin_code,
+    postgresql_where=sa.text("NOT issued"),
+)
+
 holds = sa.Table(
     "holds",
     metadata,

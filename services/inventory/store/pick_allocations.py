@@ -1,0 +1,252 @@
+"""Pick allocations (LOG-2, INV-11): when a wave closes, each of its shipments is given the lots and bins it
+is picked from, oldest lot first, and those units are kept for it until its stock is issued from exactly
+them at dispatch. The pick list and the issue therefore read the same rows and cannot disagree.
+
+Allocation takes the stock levels' locks in the ledger's one order (``ledger.lock_levels``), so it never
+deadlocks with a posting, and only offers units no other shipment keeps.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from libs.errors import DomainError, FailedPrecondition, InvalidArgument
+from services.inventory.domain.lots import LotStock, Pick, fifo_order
+from services.inventory.domain.reservations import ReservationStatus
+from services.inventory.store import ledger, reservations
+from services.inventory.store.tables import lots, pick_allocations
+
+MAX_SHIPMENTS = 2000
+
+
+@dataclass(frozen=True)
+class ShipmentToPick:
+    """A shipment of an order and the units it carries."""
+
+    shipment_id: str
+    order_id: str
+    lines: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
+class KeptLot:
+    """Units of a lot kept for a shipment in one bin."""
+
+    sku_code: str
+    lot_id: uuid.UUID
+    lot_label: str
+    bin_code: str
+    quantity: int
+
+
+def checked(shipments: Sequence[ShipmentToPick]) -> None:
+    """The request's shape: 1 to 2,000 shipments, each named, with lines of at least one unit."""
+    if not 1 <= len(shipments) <= MAX_SHIPMENTS:
+        raise InvalidArgument.for_field("shipments", f"give 1 to {MAX_SHIPMENTS} shipments")
+    seen: set[str] = set()
+    for i, s in enumerate(shipments):
+        if not s.shipment_id.strip():
+            raise InvalidArgument.for_field(f"shipments[{i}].shipment_id", "is required")
+        if s.shipment_id in seen:
+            raise InvalidArgument.for_field(f"shipments[{i}].shipment_id", "is given twice")
+        seen.add(s.shipment_id)
+        if not s.order_id.strip():
+            raise InvalidArgument.for_field(f"shipments[{i}].order_id", "is required")
+        if not s.lines:
+            raise InvalidArgument.for_field(f"shipments[{i}].lines", "list at least one line")
+        for j, (sku, quantity) in enumerate(s.lines):
+            if not sku.strip():
+                raise InvalidArgument.for_field(f"shipments[{i}].lines[{j}].sku_code", "is required")
+            if quantity < 1:
+                raise InvalidArgument.for_field(f"shipments[{i}].lines[{j}].quantity", "must be at least 1")
+
+
+async def kept_for(conn: AsyncConnection, shipment_ids: Sequence[str]) -> dict[str, list[KeptLot]]:
+    """The lots already kept for these shipments (issued or not), by SKU then oldest lot."""
+    rows = (
+        await conn.execute(
+            sa.select(pick_allocations, lots.c.label_id, lots.c.received_at)
+            .join(lots, lots.c.lot_id == pick_allocations.c.lot_id)
+            .where(pick_allocations.c.shipment_id.in_(list(shipment_ids)))
+            .order_by(
+                pick_allocations.c.shipment_id,
+                pick_allocations.c.sku_code,
+                lots.c.received_at,
+                pick_allocations.c.lot_id,
+                pick_allocations.c.bin_code,
+            )
+        )
+    ).all()
+    found: dict[str, list[KeptLot]] = defaultdict(list)
+    for r in rows:
+        found[r.shipment_id].append(KeptLot(r.sku_code, r.lot_id, r.label_id, r.bin_code, r.quantity))
+    return dict(found)
+
+
+async def allocate(
+    conn: AsyncConnection, shipments: Sequence[ShipmentToPick]
+) -> list[list[KeptLot] | DomainError]:
+    """Keeps lots for each shipment, oldest first, in the caller's transaction; one answer per shipment in
+    the given order: its lots, or why it was refused (no active reservation, more than reserved). A
+    shipment allocated before gets its first allocation."""
+    checked(shipments)
+    answers: dict[str, list[KeptLot] | DomainError] = dict(
+        await kept_for(conn, [s.shipment_id for s in shipments])
+    )
+    todo = [s for s in shipments if s.shipment_id not in answers]
+    if todo:
+        for shipment_id, answer in (await _allocate_new(conn, todo)).items():
+            answers[shipment_id] = answer
+    return [answers[s.shipment_id] for s in shipments]
+
+
+async def _allocate_new(
+    conn: AsyncConnection, shipments: Sequence[ShipmentToPick]
+) -> dict[str, list[KeptLot] | DomainError]:
+    answers: dict[str, list[KeptLot] | DomainError] = {}
+    # What each order may still have kept: reserved, minus issued, minus already kept and not issued.
+    room: dict[str, dict[str, int]] = {}
+    warehouse_of: dict[str, str] = {}
+    for order_id in sorted({s.order_id for s in shipments}):
+        reservation = await reservations.get(conn, order_id, lock=True)
+        if reservation is None or reservation.status is not ReservationStatus.ACTIVE:
+            continue
+        warehouse_of[order_id] = reservation.warehouse_code
+        room[order_id] = {line.sku_code: line.quantity - line.issued for line in reservation.lines}
+    for (order_id, sku), units in (await _kept_not_issued(conn, list(room))).items():
+        room[order_id][sku] = room[order_id].get(sku, 0) - units
+
+    wanted: list[ShipmentToPick] = []
+    for s in shipments:
+        refusal = _refusal(s, room.get(s.order_id))
+        if refusal is not None:
+            answers[s.shipment_id] = refusal
+            continue
+        for sku, quantity in s.lines:
+            room[s.order_id][sku] -= quantity
+        wanted.append(s)
+
+    keys = sorted({(sku, warehouse_of[s.order_id]) for s in wanted for sku, _ in s.lines})
+    await ledger.lock_levels(conn, keys)
+    free: dict[tuple[str, str], list[LotStock]] = {
+        (sku, wh): fifo_order(await ledger.lots_of(conn, sku, wh, lock=True, unkept=True)) for sku, wh in keys
+    }
+    rows: list[dict[str, object]] = []
+    for s in wanted:
+        warehouse = warehouse_of[s.order_id]
+        kept: list[KeptLot] = []
+        for sku, quantity in sorted(s.lines):
+            for lot, pick in _take(free[(sku, warehouse)], quantity):
+                kept.append(KeptLot(sku, pick.lot_id, lot.label_id, pick.bin_code, pick.quantity))
+        answers[s.shipment_id] = kept
+        rows.extend(
+            {
+                "shipment_id": s.shipment_id, "sku_code": k.sku_code, "lot_id": k.lot_id,
+                "bin_code": k.bin_code, "order_id": s.order_id, "warehouse_code": warehouse,
+                "quantity": k.quantity,
+            }
+            for k in kept
+        )  # fmt: skip
+    if rows:
+        await conn.execute(pick_allocations.insert(), rows)
+    return answers
+
+
+def _refusal(s: ShipmentToPick, room: dict[str, int] | None) -> DomainError | None:
+    if room is None:
+        return FailedPrecondition.for_field(
+            "order_id", f"order {s.order_id} has no active reservation", reason="RESERVATION_CLOSED"
+        )
+    asked: dict[str, int] = defaultdict(int)
+    for sku, quantity in s.lines:
+        asked[sku] += quantity
+    for sku, quantity in sorted(asked.items()):
+        if quantity > room.get(sku, 0):
+            return FailedPrecondition.for_field(
+                "lines",
+                f"order {s.order_id} has {max(room.get(sku, 0), 0)} units of {sku} reserved and not yet "
+                f"picked or issued, the shipment carries {quantity}",
+                reason="MORE_THAN_RESERVED",
+            )
+    return None
+
+
+def _take(stock: list[LotStock], quantity: int) -> list[tuple[LotStock, Pick]]:
+    """Takes ``quantity`` units from the oldest lots of ``stock`` (changing it, so the next shipment gets
+    what is left). Reserved units are always on hand, so running short means the books are broken."""
+    taken: list[tuple[LotStock, Pick]] = []
+    left = quantity
+    for i, lot in enumerate(stock):
+        if left == 0:
+            break
+        take = min(left, lot.on_hand)
+        if take > 0:
+            taken.append((lot, Pick(lot.lot_id, lot.bin_code, take)))
+            stock[i] = LotStock(
+                lot.lot_id, lot.label_id, lot.sku_code, lot.warehouse_code, lot.bin_code, lot.received_at,
+                lot.on_hand - take,
+            )  # fmt: skip
+            left -= take
+    if left:
+        raise FailedPrecondition.for_field(
+            "shipments",
+            f"only {quantity - left} of {quantity} reserved units lie in lots",
+            reason="LOTS_SHORT",
+        )
+    return taken
+
+
+async def _kept_not_issued(conn: AsyncConnection, order_ids: list[str]) -> dict[tuple[str, str], int]:
+    if not order_ids:
+        return {}
+    rows = await conn.execute(
+        sa.select(
+            pick_allocations.c.order_id, pick_allocations.c.sku_code, sa.func.sum(pick_allocations.c.quantity)
+        )
+        .where(pick_allocations.c.order_id.in_(order_ids), sa.not_(pick_allocations.c.issued))
+        .group_by(pick_allocations.c.order_id, pick_allocations.c.sku_code)
+    )
+    return {(r[0], r[1]): int(r[2]) for r in rows}
+
+
+async def issue_shipment(
+    conn: AsyncConnection, shipment_id: str, order_id: str, *, actor: str
+) -> list[reservations.IssuedPick]:
+    """Issues a dispatched shipment's stock from the lots kept for it (INV-11, LOG-5) and marks them issued.
+    A shipment whose lots were issued already issues nothing; one with no kept lots (allocated nowhere)
+    issues the order's remaining reservation oldest lot first."""
+    rows = (
+        await conn.execute(
+            sa.select(pick_allocations)
+            .where(pick_allocations.c.shipment_id == shipment_id)
+            .order_by(pick_allocations.c.sku_code, pick_allocations.c.lot_id, pick_allocations.c.bin_code)
+            .with_for_update()
+        )
+    ).all()
+    if rows and all(r.issued for r in rows):
+        return []
+    kept: dict[str, list[Pick]] = defaultdict(list)
+    wanted: dict[str, int] = defaultdict(int)
+    for r in rows:
+        kept[r.sku_code].append(Pick(r.lot_id, r.bin_code, r.quantity))
+        wanted[r.sku_code] += r.quantity
+    if rows:
+        # Marked first: issuing the order's last units closes the reservation, which drops unissued lots.
+        await conn.execute(
+            pick_allocations.update().where(pick_allocations.c.shipment_id == shipment_id).values(issued=True)
+        )
+    _, issued = await reservations.issue(
+        conn,
+        order_id,
+        sorted(wanted.items()) if rows else None,
+        actor=actor,
+        shipment_id=shipment_id,
+        kept=dict(kept),
+    )
+    return issued
