@@ -122,6 +122,16 @@ def call_timeout_seconds() -> float:
     return _env_float("SHOP_CALL_TIMEOUT_SECONDS", 5.0)
 
 
+def wave_close_grace_seconds() -> float:
+    """How long after its cut-off a wave is closed (LOG-1): releases just before it are still in flight."""
+    return _env_float("SHOP_WAVE_CLOSE_GRACE_SECONDS", 60.0)
+
+
+def wave_scheduler_seconds() -> float:
+    """How often the logistics service looks for waves due to close."""
+    return _env_float("SHOP_WAVE_SCHEDULER_SECONDS", 5.0)
+
+
 def var_dir() -> Path:
     """Where a local run keeps logs, spans and the embedded database."""
     return Path(_env("SHOP_VAR_DIR", str(REPO_ROOT / "var")))

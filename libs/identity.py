@@ -33,6 +33,9 @@ ROLES: frozenset[str] = frozenset(
         "warehouse_supervisor",
         "qc_inspector",
         "logistics_clerk",
+        # The warehouse floor's scanning station (验货专员) and packing bench (打包专员), LOG-3 and LOG-4.
+        "verifier",
+        "packer",
         "after_sales",
         "purchasing",
         "hr_manager",

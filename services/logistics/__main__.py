@@ -1,7 +1,7 @@
 """``python -m services.logistics [serve [--migrate] | migrate]``
 
-Carriers and freight (LOG-7) are served; the shipment RPCs answer UNIMPLEMENTED until the service's
-next slices implement them.
+Shipments of released orders in waves by cut-off (LOG-1), pick lists (LOG-2), the scanning station
+(LOG-3), the packing bench (LOG-4), dispatch (LOG-5), and carriers with freight (LOG-7).
 """
 
 from __future__ import annotations
@@ -17,18 +17,29 @@ from libs.grpc_server import Servicers
 from libs.policy import Claims
 from libs.service_main import ServiceParts, main
 from services.logistics.api.servicer import SERVICE_NAME, LogisticsServicer
+from services.logistics.clients.inventory import InventoryClient
+from services.logistics.consumers import subscriptions
 from services.logistics.store.tables import kit
+from services.logistics.workers import wave_scheduler
+from services.logistics.workflows.wave_close import WaveClosing
 
 MIGRATIONS = Path(__file__).parent / "store" / "migrations"
 
 
-def build(database: Database) -> Servicers:
+def build(database: Database, inventory: InventoryClient | None = None) -> Servicers:
     def register(server: grpc.aio.Server) -> Sequence[str]:
-        logistics_pb2_grpc.add_LogisticsServiceServicer_to_server(LogisticsServicer(database), server)
+        closing = WaveClosing(database, inventory or InventoryClient())
+        logistics_pb2_grpc.add_LogisticsServiceServicer_to_server(
+            LogisticsServicer(database, closing), server
+        )
         return [SERVICE_NAME]
 
     return Servicers(register, Claims(database, kit.idempotency))
 
 
 if __name__ == "__main__":
-    main("logistics", migrations_dir=MIGRATIONS, parts=ServiceParts(build=build, kit=kit))
+    main(
+        "logistics",
+        migrations_dir=MIGRATIONS,
+        parts=ServiceParts(build=build, kit=kit, subscriptions=subscriptions, workers=[wave_scheduler.run]),
+    )

@@ -1,4 +1,4 @@
-"""An inventory gRPC server in this process, on a free port, over its own migrated database."""
+"""The services as gRPC servers in this process, each on a free port over its own migrated database."""
 
 from __future__ import annotations
 
@@ -43,14 +43,14 @@ def inventory_stub(inventory: RunningService) -> inventory_pb2_grpc.InventorySer
 
 
 @pytest.fixture
-async def orders_service(fresh_database, inventory: RunningService) -> AsyncIterator[RunningService]:
-    """An orders gRPC server over its own database, calling the in-process inventory server."""
-    from services.orders.__main__ import build as build_orders
-    from services.orders.clients.inventory import InventoryClient
+async def logistics(fresh_database, inventory: RunningService) -> AsyncIterator[RunningService]:
+    """A logistics gRPC server over its own database, calling the in-process inventory server."""
+    from services.logistics.__main__ import build as build_logistics
+    from services.logistics.clients.inventory import InventoryClient as LogisticsInventory
 
-    database = Database(fresh_database("orders"))
-    client = InventoryClient(inventory.target)
-    server = GrpcServer(config.service_config("orders"), build_orders(database, client))
+    database = Database(fresh_database("logistics"))
+    client = LogisticsInventory(inventory.target)
+    server = GrpcServer(config.service_config("logistics"), build_logistics(database, client))
     port = await server.start("127.0.0.1:0")
     target = f"127.0.0.1:{port}"
     channel = open_channel(target)
@@ -60,6 +60,33 @@ async def orders_service(fresh_database, inventory: RunningService) -> AsyncIter
         await channel.close()
         await server.stop(0)
         await client.close()
+        await database.dispose()
+
+
+@pytest.fixture
+async def orders_service(
+    fresh_database, inventory: RunningService, logistics: RunningService
+) -> AsyncIterator[RunningService]:
+    """An orders gRPC server over its own database, calling the in-process inventory and logistics
+    servers."""
+    from services.orders.__main__ import build as build_orders
+    from services.orders.clients.inventory import InventoryClient
+    from services.orders.clients.logistics import LogisticsClient
+
+    database = Database(fresh_database("orders"))
+    client = InventoryClient(inventory.target)
+    warehouse = LogisticsClient(logistics.target)
+    server = GrpcServer(config.service_config("orders"), build_orders(database, client, warehouse))
+    port = await server.start("127.0.0.1:0")
+    target = f"127.0.0.1:{port}"
+    channel = open_channel(target)
+    try:
+        yield RunningService(server, channel, target, database)
+    finally:
+        await channel.close()
+        await server.stop(0)
+        await client.close()
+        await warehouse.close()
         await database.dispose()
 
 

@@ -10,9 +10,11 @@ from shop.logistics.v1 import logistics_pb2_grpc as pb_grpc
 
 from libs import identity
 from libs.db import Database
-from libs.errors import InvalidArgument, Unimplemented, Violations
+from libs.errors import InvalidArgument, Violations
 from libs.money import fen, money
 from libs.timestamps import to_timestamp
+from services.logistics.api.stations import StationsApi
+from services.logistics.api.waves import WavesApi
 from services.logistics.domain.carriers import (
     Carrier,
     ZonePrice,
@@ -21,6 +23,7 @@ from services.logistics.domain.carriers import (
     promised_days,
 )
 from services.logistics.store import carriers
+from services.logistics.workflows.wave_close import WaveClosing
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["LogisticsService"].full_name
 DEFAULT_FIRST_WEIGHT_GRAMS = 1000
@@ -83,15 +86,10 @@ def carrier_to_pb(carrier: Carrier, updated_at: datetime) -> pb.Carrier:
     )
 
 
-class LogisticsServicer(pb_grpc.LogisticsServiceServicer):  # type: ignore[misc]
-    def __init__(self, database: Database) -> None:
+class LogisticsServicer(WavesApi, StationsApi, pb_grpc.LogisticsServiceServicer):  # type: ignore[misc]
+    def __init__(self, database: Database, closing: WaveClosing) -> None:
         self.db = database
-
-    async def GetShipment(self, request: pb.GetShipmentRequest, context: Any) -> pb.GetShipmentResponse:
-        raise Unimplemented(
-            "shipments are not served yet: they arrive with released orders in a coming version",
-            reason="NOT_SERVED_YET",
-        )
+        self.closing = closing
 
     async def PutCarrier(self, request: pb.PutCarrierRequest, context: Any) -> pb.PutCarrierResponse:
         carrier = carrier_from_pb(request.carrier)

@@ -44,3 +44,118 @@ carrier_provinces = sa.Table(
         ["carrier_code", "zone"], ["carrier_zones.carrier_code", "carrier_zones.zone"], name="fk_carrier_zone"
     ),
 )
+
+# A wave (LOG-1): the orders released before one cut-off of one warehouse's business day.
+waves = sa.Table(
+    "waves",
+    metadata,
+    sa.Column("wave_id", sa.Text, primary_key=True),
+    sa.Column("warehouse_code", sa.Text, nullable=False),
+    sa.Column("business_date", sa.Date, nullable=False),
+    sa.Column("cutoff_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_of_day", sa.Boolean, nullable=False),
+    sa.Column("status", sa.Text, nullable=False, server_default="open"),
+    sa.Column("closed_at", sa.DateTime(timezone=True)),
+    sa.Column("closed_by", sa.Text, nullable=False, server_default=""),
+    sa.CheckConstraint("status IN ('open', 'closing', 'closed')", name="status"),
+)
+sa.Index("waves_due", waves.c.cutoff_at, postgresql_where=sa.text("status <> 'closed'"))
+
+# One shipment of a released order: its units going to one address (ORD-7 splits give several).
+shipments = sa.Table(
+    "shipments",
+    metadata,
+    sa.Column("shipment_id", sa.Text, primary_key=True),
+    sa.Column("order_id", sa.Text, nullable=False),
+    sa.Column("shipment_no", sa.Integer, nullable=False),
+    sa.Column("channel", sa.Text, nullable=False),
+    sa.Column("channel_order_id", sa.Text, nullable=False),
+    sa.Column("shop_code", sa.Text, nullable=False),
+    sa.Column("buyer_id", sa.Text, nullable=False),
+    sa.Column("recipient", sa.Text, nullable=False),
+    sa.Column("phone", sa.Text, nullable=False),
+    sa.Column("province", sa.Text, nullable=False),
+    sa.Column("city", sa.Text, nullable=False),
+    sa.Column("district", sa.Text, nullable=False),
+    sa.Column("street", sa.Text, nullable=False),
+    sa.Column("carrier_code", sa.Text, nullable=False),
+    sa.Column("buyer_message", sa.Text, nullable=False, server_default=""),
+    sa.Column("service_note", sa.Text, nullable=False, server_default=""),
+    sa.Column("wave_id", sa.Text, sa.ForeignKey("waves.wave_id"), nullable=False, index=True),
+    sa.Column("parcel_id", sa.Text, index=True),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("hold_reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("released_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.UniqueConstraint("order_id", "shipment_no", name="one_per_number"),
+    sa.CheckConstraint("status IN ('waiting', 'in_parcel', 'withdrawn', 'on_hold')", name="status"),
+)
+sa.Index("shipments_by_channel_order", shipments.c.channel, shipments.c.channel_order_id)
+
+shipment_lines = sa.Table(
+    "shipment_lines",
+    metadata,
+    sa.Column("shipment_id", sa.Text, sa.ForeignKey("shipments.shipment_id"), primary_key=True),
+    sa.Column("sku_code", sa.Text, primary_key=True),
+    sa.Column("quantity", sa.BigInteger, nullable=False),
+    sa.CheckConstraint("quantity > 0", name="quantity_positive"),
+)
+
+# The lots and bins the inventory service kept for a shipment at its wave's close (LOG-2, INV-11).
+shipment_picks = sa.Table(
+    "shipment_picks",
+    metadata,
+    sa.Column("shipment_id", sa.Text, sa.ForeignKey("shipments.shipment_id"), primary_key=True),
+    sa.Column("sku_code", sa.Text, primary_key=True),
+    sa.Column("lot_id", sa.Text, primary_key=True),
+    sa.Column("bin_code", sa.Text, primary_key=True),
+    sa.Column("lot_label", sa.Text, nullable=False),
+    sa.Column("quantity", sa.BigInteger, nullable=False),
+    sa.CheckConstraint("quantity > 0", name="quantity_positive"),
+)
+
+# A parcel: one label, one weighing, one freight charge; one or more shipments (合单).
+parcels = sa.Table(
+    "parcels",
+    metadata,
+    sa.Column("parcel_id", sa.Text, primary_key=True),
+    sa.Column("wave_id", sa.Text, sa.ForeignKey("waves.wave_id"), nullable=False, index=True),
+    sa.Column("print_seq", sa.Integer, nullable=False),
+    sa.Column("carrier_code", sa.Text, nullable=False),
+    sa.Column("shop_code", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("weight_grams", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("zone", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("freight_fen", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("freight_saved_fen", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("tracking_number", sa.Text, unique=True),
+    sa.Column("verified_by", sa.Text, nullable=False, server_default=""),
+    sa.Column("verified_at", sa.DateTime(timezone=True)),
+    sa.Column("packed_by", sa.Text, nullable=False, server_default=""),
+    sa.Column("packed_at", sa.DateTime(timezone=True)),
+    sa.Column("dispatched_by", sa.Text, nullable=False, server_default=""),
+    sa.Column("dispatched_at", sa.DateTime(timezone=True)),
+    sa.UniqueConstraint("wave_id", "print_seq", name="one_per_seq"),
+    sa.CheckConstraint(
+        "status IN ('picking', 'verifying', 'verified', 'packed', 'dispatched', 'withdrawn')", name="status"
+    ),
+)
+
+# Units scanned per SKU at the verification station (LOG-3).
+parcel_scans = sa.Table(
+    "parcel_scans",
+    metadata,
+    sa.Column("parcel_id", sa.Text, sa.ForeignKey("parcels.parcel_id"), primary_key=True),
+    sa.Column("sku_code", sa.Text, primary_key=True),
+    sa.Column("scanned", sa.BigInteger, nullable=False),
+)
+
+# Orders withdrawn by their cancellation (ORD-5), kept so that a release arriving later ships nothing.
+withdrawn_orders = sa.Table(
+    "withdrawn_orders",
+    metadata,
+    sa.Column("order_id", sa.Text, primary_key=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("withdrawn_by", sa.Text, nullable=False),
+    sa.Column("withdrawn_at", sa.DateTime(timezone=True), nullable=False),
+)

@@ -1,0 +1,59 @@
+"""The inventory service as the logistics service sees it: the lots each shipment is picked from."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from shop.inventory.v1 import inventory_pb2 as pb
+from shop.inventory.v1 import inventory_pb2_grpc
+
+from libs import config, identity
+from libs.grpc_client import call, open_channel
+from services.logistics.store.shipments import PickedLot, StoredShipment
+
+#: Shipments per allocation call, well inside the inventory service's limit of 2,000.
+CHUNK = 1000
+
+
+class InventoryClient:
+    """Pick allocation, idempotent per shipment at the inventory service, so a call may be repeated."""
+
+    def __init__(self, target: str | None = None) -> None:
+        self.channel = open_channel(target or config.service_target("inventory"))
+        self.stub = inventory_pb2_grpc.InventoryServiceStub(self.channel)
+
+    async def allocate(
+        self, shipments: Sequence[StoredShipment], *, caller: identity.Identity
+    ) -> tuple[dict[str, list[PickedLot]], dict[str, str]]:
+        """The lots kept for each shipment, first in first out (INV-11), and the refused ones with why."""
+        picked: dict[str, list[PickedLot]] = {}
+        refused: dict[str, str] = {}
+        for start in range(0, len(shipments), CHUNK):
+            chunk = shipments[start : start + CHUNK]
+            reply = await call(
+                self.stub.AllocatePicks,
+                pb.AllocatePicksRequest(
+                    shipments=[
+                        pb.ShipmentToPick(
+                            shipment_id=s.shipment_id,
+                            order_id=s.order_id,
+                            lines=[pb.StockLine(sku_code=sku, quantity=units) for sku, units in s.lines],
+                        )
+                        for s in chunk
+                    ]
+                ),
+                caller=caller,
+                max_seconds=60.0,
+            )
+            for answer in reply.shipments:
+                if answer.refusal:
+                    refused[answer.shipment_id] = answer.refusal
+                else:
+                    picked[answer.shipment_id] = [
+                        PickedLot(x.sku_code, x.lot_id, x.lot_label, x.bin_code, x.quantity)
+                        for x in answer.lots
+                    ]
+        return picked, refused
+
+    async def close(self) -> None:
+        await self.channel.close()

@@ -1,0 +1,184 @@
+"""Shipments of released orders and the parcels a closing wave packs them into (LOG-1, LOG-2, 合单).
+
+An order released to the warehouse becomes one shipment, or one per address when it was split (ORD-7),
+each with its carrier: the order's choice when it covers the province, else the fastest, then cheapest
+(LOG-7). A shipment no carrier covers waits on hold with the reason instead of being lost.
+
+When a wave closes, shipments of one buyer, shop, address and carrier become one parcel — one label, one
+weighing, one freight charge — as Chinese multi-platform ERPs do by default; a buyer's message or a
+service note keeps a shipment in its own parcel, since a person asked for something about that order.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from libs.errors import DomainError
+from services.logistics.domain.carriers import Carrier, choose_carrier
+from services.logistics.domain.waves import WaveSlot, print_order
+
+#: Shipment ids follow from the order and the shipment's number, so a release applied twice creates nothing.
+_SHIPMENT_IDS = uuid.UUID("6f1d2a52-2f0e-4c55-9a61-3c0b0d7b9e21")
+
+
+class ShipmentStatus(enum.Enum):
+    WAITING = "waiting"
+    IN_PARCEL = "in_parcel"
+    WITHDRAWN = "withdrawn"
+    ON_HOLD = "on_hold"
+
+
+class ParcelStatus(enum.Enum):
+    PICKING = "picking"
+    VERIFYING = "verifying"
+    VERIFIED = "verified"
+    PACKED = "packed"
+    DISPATCHED = "dispatched"
+    WITHDRAWN = "withdrawn"
+
+
+#: A parcel in these states has left the bench untouched: its order may still be withdrawn (ORD-5).
+WITHDRAWABLE = frozenset({ParcelStatus.PICKING, ParcelStatus.VERIFYING, ParcelStatus.VERIFIED})
+
+
+@dataclass(frozen=True)
+class Address:
+    recipient: str
+    phone: str
+    province: str
+    city: str
+    district: str
+    street: str
+
+    def same_door(self) -> tuple[str, ...]:
+        """The address as compared for merging: case and spacing do not make two doors."""
+        return tuple(" ".join(part.split()).casefold() for part in (
+            self.recipient, self.phone, self.province, self.city, self.district, self.street
+        ))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ReleasedShipment:
+    address: Address
+    lines: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
+class ReleasedOrder:
+    """An order as the orders service released it (its OrderReleased event)."""
+
+    order_id: str
+    channel: str
+    channel_order_id: str
+    shop_code: str
+    buyer_id: str
+    shipments: tuple[ReleasedShipment, ...]
+    carrier_code: str
+    buyer_message: str
+    service_note: str
+    released_at: datetime
+
+
+@dataclass(frozen=True)
+class NewShipment:
+    """A shipment to create: its number in the order, its carrier, or why it waits on hold."""
+
+    shipment_id: str
+    order: ReleasedOrder
+    shipment_no: int
+    address: Address
+    lines: tuple[tuple[str, int], ...]
+    carrier_code: str
+    hold_reason: str
+
+
+def shipment_id_for(order_id: str, shipment_no: int) -> str:
+    """The shipment's id, the same however often the release is applied."""
+    return str(uuid.uuid5(_SHIPMENT_IDS, f"{order_id}/{shipment_no}"))
+
+
+def shipments_of(order: ReleasedOrder, carriers: Sequence[Carrier]) -> list[NewShipment]:
+    """The shipments a released order ships in, each with its carrier (LOG-7), numbered from 1."""
+    made = []
+    for no, s in enumerate(order.shipments, start=1):
+        try:
+            carrier, reason = (
+                choose_carrier(carriers, s.address.province, order.carrier_code or None).code,
+                "",
+            )
+        except DomainError as err:
+            carrier, reason = "", f"{err.reason}: {err.message}"
+        made.append(
+            NewShipment(shipment_id_for(order.order_id, no), order, no, s.address, s.lines, carrier, reason)
+        )
+    return made
+
+
+@dataclass(frozen=True)
+class WaitingShipment:
+    """A shipment in a closing wave, as merging sees it."""
+
+    shipment_id: str
+    order_id: str
+    shop_code: str
+    buyer_id: str
+    address: Address
+    carrier_code: str
+    notes: str
+    lines: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
+class PlannedParcel:
+    """A parcel of a closing wave: its place in print order and its shipments."""
+
+    parcel_id: str
+    print_seq: int
+    carrier_code: str
+    shipments: tuple[WaitingShipment, ...]
+
+    @property
+    def order_id(self) -> str:
+        """The first order in it, which places it in print order."""
+        return self.shipments[0].order_id
+
+    @property
+    def merged(self) -> bool:
+        return len(self.shipments) > 1
+
+
+@dataclass(frozen=True)
+class _Group:
+    order_id: str
+    carrier_code: str
+    shipments: tuple[WaitingShipment, ...]
+
+
+def parcel_id_for(wave_id: str, print_seq: int) -> str:
+    """A parcel's id: its wave and place in print order, short enough for a label's barcode."""
+    return f"{wave_id}-{print_seq:05d}"
+
+
+def parcels_of(wave_id: str, slot: WaveSlot, shipments: Sequence[WaitingShipment]) -> list[PlannedParcel]:
+    """The parcels a closing wave packs its shipments into (合单), in print order (LOG-1: SF Express first
+    in the day's last wave), numbered from 1."""
+    groups: dict[tuple[object, ...], list[WaitingShipment]] = {}
+    for s in sorted(shipments, key=lambda s: (s.order_id, s.shipment_id)):
+        key: tuple[object, ...]
+        if s.notes.strip():
+            key = ("alone", s.shipment_id)
+        else:
+            key = ("merge", s.shop_code, s.buyer_id, s.address.same_door(), s.carrier_code)
+        groups.setdefault(key, []).append(s)
+    ordered = print_order(
+        [_Group(members[0].order_id, members[0].carrier_code, tuple(members)) for members in groups.values()],
+        slot,
+    )
+    return [
+        PlannedParcel(parcel_id_for(wave_id, seq), seq, g.carrier_code, g.shipments)
+        for seq, g in enumerate(ordered, start=1)
+    ]

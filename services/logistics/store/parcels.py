@@ -1,0 +1,189 @@
+"""Parcels in the database: made when a wave closes, then scanned, packed and dispatched (LOG-2 .. LOG-5)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from libs.errors import NotFound
+from services.logistics.domain.shipments import ParcelStatus, PlannedParcel, ShipmentStatus
+from services.logistics.store import shipments as shipment_store
+from services.logistics.store.shipments import PickedLot, StoredShipment
+from services.logistics.store.tables import parcel_scans, parcels, shipment_picks, shipments
+
+
+@dataclass(frozen=True)
+class StoredParcel:
+    parcel_id: str
+    wave_id: str
+    print_seq: int
+    carrier_code: str
+    shop_code: str
+    status: ParcelStatus
+    weight_grams: int
+    zone: int
+    freight_fen: int
+    freight_saved_fen: int
+    tracking_number: str
+    dispatched_at: datetime | None
+    dispatched_by: str
+    shipments: tuple[StoredShipment, ...]
+    scanned: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def shipping(self) -> tuple[StoredShipment, ...]:
+        """Its shipments that still ship (a merged parcel loses a withdrawn order's shipment)."""
+        return tuple(s for s in self.shipments if s.status is not ShipmentStatus.WITHDRAWN)
+
+    def expected(self) -> dict[str, int]:
+        """Units per SKU the parcel must hold (LOG-3)."""
+        units: dict[str, int] = {}
+        for s in self.shipping:
+            for sku, quantity in s.lines:
+                units[sku] = units.get(sku, 0) + quantity
+        return units
+
+
+async def create(conn: AsyncConnection, planned: Sequence[PlannedParcel]) -> None:
+    """Stores a closing wave's parcels and puts its shipments in them, in the caller's transaction."""
+    if not planned:
+        return
+    wave_id = planned[0].parcel_id.rsplit("-", 1)[0]
+    await conn.execute(
+        parcels.insert(),
+        [
+            {
+                "parcel_id": p.parcel_id, "wave_id": wave_id, "print_seq": p.print_seq,
+                "carrier_code": p.carrier_code, "shop_code": p.shipments[0].shop_code,
+                "status": ParcelStatus.PICKING.value,
+            }
+            for p in planned
+        ],
+    )  # fmt: skip
+    values = sa.values(
+        sa.column("shipment_id", sa.Text), sa.column("parcel_id", sa.Text), name="placed"
+    ).data([(s.shipment_id, p.parcel_id) for p in planned for s in p.shipments])
+    await conn.execute(
+        shipments.update()
+        .where(shipments.c.shipment_id == values.c.shipment_id)
+        .values(parcel_id=values.c.parcel_id, status=ShipmentStatus.IN_PARCEL.value)
+    )
+
+
+async def record_picks(conn: AsyncConnection, picked: dict[str, list[PickedLot]]) -> None:
+    """The lots the inventory service kept for each shipment (LOG-2, INV-11); kept ones stay as they are."""
+    rows = [
+        {
+            "shipment_id": shipment_id, "sku_code": p.sku_code, "lot_id": p.lot_id, "bin_code": p.bin_code,
+            "lot_label": p.lot_label, "quantity": p.quantity,
+        }
+        for shipment_id, lots in picked.items()
+        for p in lots
+    ]  # fmt: skip
+    if rows:
+        await conn.execute(insert(shipment_picks).values(rows).on_conflict_do_nothing())
+
+
+async def set_aside(conn: AsyncConnection, refused: dict[str, str]) -> None:
+    """Shipments whose lots could not be taken wait on hold with the reason, out of their parcels; a
+    parcel left empty is dropped before anything is printed."""
+    if not refused:
+        return
+    for shipment_id, reason in sorted(refused.items()):
+        await conn.execute(
+            shipments.update()
+            .where(shipments.c.shipment_id == shipment_id)
+            .values(status=ShipmentStatus.ON_HOLD.value, hold_reason=reason[:500], parcel_id=None)
+        )
+    empty = ~sa.select(shipments.c.shipment_id).where(shipments.c.parcel_id == parcels.c.parcel_id).exists()
+    await conn.execute(parcels.delete().where(empty, parcels.c.status == ParcelStatus.PICKING.value))
+
+
+async def _scans(conn: AsyncConnection, parcel_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+    found: dict[str, dict[str, int]] = {}
+    for r in await conn.execute(
+        sa.select(parcel_scans).where(parcel_scans.c.parcel_id.in_(list(parcel_ids)))
+    ):
+        found.setdefault(r.parcel_id, {})[r.sku_code] = int(r.scanned)
+    return found
+
+
+async def _loaded(
+    conn: AsyncConnection, where: sa.ColumnElement[bool], *, lock: bool = False
+) -> list[StoredParcel]:
+    query = sa.select(parcels).where(where).order_by(parcels.c.wave_id, parcels.c.print_seq)
+    if lock:
+        query = query.with_for_update()
+    rows = (await conn.execute(query)).all()
+    ids = [r.parcel_id for r in rows]
+    if not ids:
+        return []
+    inside: dict[str, list[StoredShipment]] = {}
+    for s in await shipment_store.of_parcels(conn, ids):
+        inside.setdefault(s.parcel_id, []).append(s)
+    scans = await _scans(conn, ids)
+    return [
+        StoredParcel(
+            parcel_id=r.parcel_id,
+            wave_id=r.wave_id,
+            print_seq=r.print_seq,
+            carrier_code=r.carrier_code,
+            shop_code=r.shop_code,
+            status=ParcelStatus(r.status),
+            weight_grams=r.weight_grams,
+            zone=r.zone,
+            freight_fen=r.freight_fen,
+            freight_saved_fen=r.freight_saved_fen,
+            tracking_number=r.tracking_number or "",
+            dispatched_at=r.dispatched_at,
+            dispatched_by=r.dispatched_by,
+            shipments=tuple(sorted(inside.get(r.parcel_id, []), key=lambda s: (s.order_id, s.shipment_no))),
+            scanned=scans.get(r.parcel_id, {}),
+        )
+        for r in rows
+    ]
+
+
+async def get(
+    conn: AsyncConnection, parcel_id: str, *, lock: bool = False, field_path: str = "parcel_id"
+) -> StoredParcel:
+    """One parcel with its shipments and scans; NotFound naming ``field_path``."""
+    found = await _loaded(conn, parcels.c.parcel_id == parcel_id, lock=lock)
+    if not found:
+        raise NotFound.for_field(field_path, f"no parcel {parcel_id!r}")
+    return found[0]
+
+
+async def of_wave(conn: AsyncConnection, wave_id: str) -> list[StoredParcel]:
+    """A wave's parcels in print order."""
+    return await _loaded(conn, parcels.c.wave_id == wave_id)
+
+
+async def count_scan(conn: AsyncConnection, parcel_id: str, sku_code: str) -> None:
+    """One more unit of ``sku_code`` scanned into the parcel (LOG-3)."""
+    await conn.execute(
+        insert(parcel_scans)
+        .values(parcel_id=parcel_id, sku_code=sku_code, scanned=1)
+        .on_conflict_do_update(
+            index_elements=[parcel_scans.c.parcel_id, parcel_scans.c.sku_code],
+            set_={"scanned": parcel_scans.c.scanned + 1},
+        )
+    )
+
+
+async def update(conn: AsyncConnection, parcel_id: str, **values: object) -> None:
+    """Writes a parcel's new state (status, weight, tracking number ...), in the caller's transaction."""
+    await conn.execute(parcels.update().where(parcels.c.parcel_id == parcel_id).values(**values))
+
+
+async def statuses(conn: AsyncConnection, parcel_ids: Sequence[str]) -> dict[str, ParcelStatus]:
+    """Where each of these parcels stands."""
+    rows = await conn.execute(
+        sa.select(parcels.c.parcel_id, parcels.c.status).where(parcels.c.parcel_id.in_(list(parcel_ids)))
+    )
+    return {r.parcel_id: ParcelStatus(r.status) for r in rows}
