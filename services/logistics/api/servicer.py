@@ -13,7 +13,9 @@ from libs.db import Database
 from libs.errors import InvalidArgument, Violations
 from libs.money import fen, money
 from libs.timestamps import to_timestamp
+from services.logistics.api.documents import DocumentsApi
 from services.logistics.api.stations import StationsApi
+from services.logistics.api.tracking import TrackingApi
 from services.logistics.api.waves import WavesApi
 from services.logistics.domain.carriers import (
     Carrier,
@@ -86,7 +88,7 @@ def carrier_to_pb(carrier: Carrier, updated_at: datetime) -> pb.Carrier:
     )
 
 
-class LogisticsServicer(WavesApi, StationsApi, pb_grpc.LogisticsServiceServicer):  # type: ignore[misc]
+class LogisticsServicer(WavesApi, StationsApi, DocumentsApi, TrackingApi, pb_grpc.LogisticsServiceServicer):  # type: ignore[misc]
     def __init__(self, database: Database, closing: WaveClosing) -> None:
         self.db = database
         self.closing = closing

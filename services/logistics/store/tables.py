@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
 
 from libs.db import new_metadata
 from libs.kit_tables import kit_tables
@@ -87,6 +88,10 @@ shipments = sa.Table(
     sa.Column("hold_reason", sa.Text, nullable=False, server_default=""),
     sa.Column("released_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    # LOG-8: an exchange shipment (换货) ships only once the logistics clerk signed it.
+    sa.Column("exchange", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("signed_by", sa.Text, nullable=False, server_default=""),
+    sa.Column("signed_at", sa.DateTime(timezone=True)),
     sa.UniqueConstraint("order_id", "shipment_no", name="one_per_number"),
     sa.CheckConstraint("status IN ('waiting', 'in_parcel', 'withdrawn', 'on_hold')", name="status"),
 )
@@ -135,6 +140,11 @@ parcels = sa.Table(
     sa.Column("packed_at", sa.DateTime(timezone=True)),
     sa.Column("dispatched_by", sa.Text, nullable=False, server_default=""),
     sa.Column("dispatched_at", sa.DateTime(timezone=True)),
+    # LOG-6: the end of the carrier's last promised day, set at dispatch; the overdue sweeper reads it.
+    sa.Column("promised_by", sa.DateTime(timezone=True)),
+    # The latest tracking event's state ("" before any), and when it was delivered.
+    sa.Column("tracking_state", sa.Text, nullable=False, server_default=""),
+    sa.Column("delivered_at", sa.DateTime(timezone=True)),
     sa.UniqueConstraint("wave_id", "print_seq", name="one_per_seq"),
     sa.CheckConstraint(
         "status IN ('picking', 'verifying', 'verified', 'packed', 'dispatched', 'withdrawn')", name="status"
@@ -158,4 +168,70 @@ withdrawn_orders = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("withdrawn_by", sa.Text, nullable=False),
     sa.Column("withdrawn_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# A warehouse's normal wave cut-offs ("HH:MM", Asia/Shanghai), and days with their own (LOG-1).
+wave_schedules = sa.Table(
+    "wave_schedules",
+    metadata,
+    sa.Column("warehouse_code", sa.Text, primary_key=True),
+    sa.Column("cutoffs", pg.ARRAY(sa.Text), nullable=False),
+    sa.Column("updated_by", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+wave_schedule_days = sa.Table(
+    "wave_schedule_days",
+    metadata,
+    sa.Column("warehouse_code", sa.Text, primary_key=True),
+    sa.Column("business_date", sa.Date, primary_key=True),
+    sa.Column("cutoffs", pg.ARRAY(sa.Text), nullable=False),
+)
+
+# Carriers' tracking events per parcel (LOG-6), each recorded once by the carrier's event id.
+tracking_events = sa.Table(
+    "tracking_events",
+    metadata,
+    sa.Column("parcel_id", sa.Text, sa.ForeignKey("parcels.parcel_id"), primary_key=True),
+    sa.Column("event_id", sa.Text, primary_key=True),
+    sa.Column("tracking_number", sa.Text, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("location", sa.Text, nullable=False, server_default=""),
+    sa.Column("note", sa.Text, nullable=False, server_default=""),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+)
+
+# Lost, damaged or late parcels being handled (LOG-6): at most one open case per parcel and kind.
+exception_cases = sa.Table(
+    "exception_cases",
+    metadata,
+    sa.Column("case_id", sa.Text, primary_key=True),
+    sa.Column("parcel_id", sa.Text, sa.ForeignKey("parcels.parcel_id"), nullable=False, index=True),
+    sa.Column("tracking_number", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("owner", sa.Text, nullable=False),
+    sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("customer_told_at", sa.DateTime(timezone=True)),
+    sa.Column("resolution", sa.Text),
+    sa.Column("resolved_at", sa.DateTime(timezone=True)),
+    sa.CheckConstraint("kind IN ('lost', 'damaged', 'delayed')", name="kind"),
+)
+sa.Index(
+    "exception_cases_one_open",
+    exception_cases.c.parcel_id,
+    exception_cases.c.kind,
+    unique=True,
+    postgresql_where=sa.text("resolved_at IS NULL"),
+)
+
+exception_case_history = sa.Table(
+    "exception_case_history",
+    metadata,
+    sa.Column("case_id", sa.Text, sa.ForeignKey("exception_cases.case_id"), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("what", sa.Text, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False, server_default=""),
 )
