@@ -11,9 +11,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.subscriptions import Received, Subscriptions
 from libs.timestamps import from_timestamp
-from services.logistics.domain.shipments import Address, ReleasedOrder, ReleasedShipment, shipments_of
-from services.logistics.domain.waves import slot_for
-from services.logistics.store import carriers, shipments, waves
+from services.logistics.domain.shipments import (
+    Address,
+    NewShipment,
+    ReleasedOrder,
+    ReleasedShipment,
+    shipments_of,
+)
+from services.logistics.domain.waves import WaveSlot, slot_for
+from services.logistics.store import carriers, schedules, shipments, waves
 
 subscriptions = Subscriptions("logistics")
 
@@ -60,9 +66,13 @@ async def order_released(
     known = [c for c, _ in await carriers.all_carriers(conn)]
     new = [s for o in released if o.order_id not in withdrawn for s in shipments_of(o, known)]
     # One join per wave, in wave order, so concurrent batches take the waves' shared locks alike.
-    wave_of_slot: dict[object, str] = {}
-    for s in sorted(new, key=lambda s: slot_for(s.order.released_at)):
-        slot = slot_for(s.order.released_at)
-        if slot not in wave_of_slot:
-            wave_of_slot[slot] = await waves.join(conn, waves.DEFAULT_WAREHOUSE, s.order.released_at)
-    await shipments.add(conn, new, {s.shipment_id: wave_of_slot[slot_for(s.order.released_at)] for s in new})
+    plan = await schedules.of_warehouse(conn, waves.DEFAULT_WAREHOUSE)
+
+    def slot(s: NewShipment) -> WaveSlot:
+        return slot_for(s.order.released_at, plan.normal, plan.overrides)
+
+    wave_of_slot: dict[WaveSlot, str] = {}
+    for s in sorted(new, key=slot):
+        if slot(s) not in wave_of_slot:
+            wave_of_slot[slot(s)] = await waves.join(conn, waves.DEFAULT_WAREHOUSE, s.order.released_at)
+    await shipments.add(conn, new, {s.shipment_id: wave_of_slot[slot(s)] for s in new})

@@ -95,3 +95,10 @@ def orders_stub(orders_service: RunningService):
     from shop.orders.v1 import orders_pb2_grpc
 
     return orders_pb2_grpc.OrdersServiceStub(orders_service.channel)
+
+
+@pytest.fixture
+def logistics_stub(logistics: RunningService):
+    from shop.logistics.v1 import logistics_pb2_grpc
+
+    return logistics_pb2_grpc.LogisticsServiceStub(logistics.channel)

@@ -6,8 +6,9 @@ from shop.logistics.v1 import logistics_pb2 as pb
 
 from libs.money import money
 from libs.timestamps import to_timestamp
-from services.logistics.api.enums import PARCEL_STATUS, SHIPMENT_STATUS, WAVE_STATUS
+from services.logistics.api.enums import PARCEL_STATUS, SHIPMENT_STATUS, TRACKING_STATE, WAVE_STATUS
 from services.logistics.domain.shipments import Address
+from services.logistics.domain.tracking import TrackingState
 from services.logistics.store.parcels import StoredParcel
 from services.logistics.store.shipments import StoredShipment
 from services.logistics.store.waves import Wave
@@ -46,6 +47,8 @@ def shipment_to_pb(s: StoredShipment) -> pb.Shipment:
         released_at=to_timestamp(s.released_at),
         tracking_number=s.tracking_number,
         notes=s.notes,
+        exchange=s.exchange,
+        signed_by=s.signed_by,
         picked=[
             pb.PickedLot(
                 sku_code=p.sku_code,
@@ -77,6 +80,10 @@ def parcel_to_pb(p: StoredParcel) -> pb.Parcel:
         freight_saved=money(p.freight_saved_fen),
         tracking_number=p.tracking_number,
         dispatched_at=to_timestamp(p.dispatched_at) if p.dispatched_at else None,
+        tracking_state=TRACKING_STATE.to_pb_or_unspecified(
+            TrackingState(p.tracking_state) if p.tracking_state else None
+        ),
+        promised_by=to_timestamp(p.promised_by) if p.promised_by else None,
     )
 
 

@@ -7,8 +7,10 @@ from shop.logistics.v1 import logistics_pb2 as pb
 
 from libs.enums import EnumCodec
 from services.logistics.domain.shipments import ParcelStatus, ShipmentStatus
+from services.logistics.domain.tracking import TrackingState
 from services.logistics.store.waves import WaveStatus
 
 SHIPMENT_STATUS = EnumCodec(pb.ShipmentStatus, ShipmentStatus)
 PARCEL_STATUS = EnumCodec(pb.ParcelStatus, ParcelStatus)
 WAVE_STATUS = EnumCodec(pb.WaveStatus, WaveStatus)
+TRACKING_STATE = EnumCodec(pb.TrackingState, TrackingState)

@@ -14,6 +14,9 @@ from libs.errors import InvalidArgument, Violations
 from libs.money import fen, money
 from libs.timestamps import to_timestamp
 from services.logistics.api.documents import DocumentsApi
+from services.logistics.api.exchanges import ExchangesApi
+from services.logistics.api.reports import ReportsApi
+from services.logistics.api.schedules import SchedulesApi
 from services.logistics.api.stations import StationsApi
 from services.logistics.api.tracking import TrackingApi
 from services.logistics.api.waves import WavesApi
@@ -88,10 +91,20 @@ def carrier_to_pb(carrier: Carrier, updated_at: datetime) -> pb.Carrier:
     )
 
 
-class LogisticsServicer(WavesApi, StationsApi, DocumentsApi, TrackingApi, pb_grpc.LogisticsServiceServicer):  # type: ignore[misc]
+class LogisticsServicer(  # type: ignore[misc]
+    WavesApi,
+    StationsApi,
+    DocumentsApi,
+    TrackingApi,
+    ExchangesApi,
+    SchedulesApi,
+    ReportsApi,
+    pb_grpc.LogisticsServiceServicer,
+):
     def __init__(self, database: Database, closing: WaveClosing) -> None:
         self.db = database
         self.closing = closing
+        self.inventory = closing.inventory
 
     async def PutCarrier(self, request: pb.PutCarrierRequest, context: Any) -> pb.PutCarrierResponse:
         carrier = carrier_from_pb(request.carrier)

@@ -20,8 +20,9 @@ from libs.telemetry import set_attributes
 from libs.timestamps import to_timestamp
 from services.logistics.api.convert import lines_to_pb, parcel_to_pb
 from services.logistics.domain import packing, verification
-from services.logistics.domain.carriers import Carrier
+from services.logistics.domain.carriers import Carrier, promised_days
 from services.logistics.domain.shipments import ParcelStatus, ShipmentStatus
+from services.logistics.domain.tracking import overdue_from
 from services.logistics.store import carriers, parcels, shipments
 from services.logistics.store.parcels import StoredParcel
 from services.logistics.store.tables import kit
@@ -163,14 +164,29 @@ class StationsApi:
                     f"is the tracking number of parcel {taken.parcel_id}",
                     reason="TRACKING_NUMBER_USED",
                 )
+            _require_signed(parcel)
             at = datetime.now(UTC)
+            carrier = await _carrier(conn, parcel.carrier_code)
+            days = promised_days(carrier, parcel.shipping[0].address.province)
             await parcels.update(
                 conn, parcel.parcel_id, status=ParcelStatus.DISPATCHED.value, tracking_number=tracking,
                 dispatched_by=caller.subject, dispatched_at=at,
+                promised_by=overdue_from(at, days),  # LOG-6: past this the sweeper opens a delayed case
             )  # fmt: skip
             parcel = await parcels.get(conn, parcel.parcel_id)
             await publish(conn, kit.outbox, parcel.parcel_id, await _dispatched(conn, parcel))
         return pb.DispatchParcelResponse(parcel=parcel_to_pb(parcel))
+
+
+def _require_signed(parcel: StoredParcel) -> None:
+    """LOG-8: an exchange shipment (换货) leaves only once the logistics clerk signed it."""
+    unsigned = [s.shipment_id for s in parcel.shipping if s.exchange and not s.signed_by]
+    if unsigned:
+        raise FailedPrecondition.for_field(
+            "parcel_id",
+            f"exchange shipment {unsigned[0]} waits for the logistics clerk's signature",
+            reason="EXCHANGE_NOT_SIGNED",
+        )
 
 
 def _saved(carrier: Carrier, province: str, weight: int, parcel: StoredParcel) -> int:

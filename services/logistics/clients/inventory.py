@@ -55,5 +55,20 @@ class InventoryClient:
                     ]
         return picked, refused
 
+    async def reserve(
+        self, order_id: str, shop_code: str, lines: Sequence[tuple[str, int]], *, caller: identity.Identity
+    ) -> None:
+        """Reserves an exchange shipment's goods under its own id (LOG-8); all or none, idempotent by id.
+        FailedPrecondition names the short line."""
+        await call(
+            self.stub.ReserveStock,
+            pb.ReserveStockRequest(
+                order_id=order_id,
+                shop_code=shop_code,
+                lines=[pb.StockLine(sku_code=sku, quantity=units) for sku, units in lines],
+            ),
+            caller=caller,
+        )
+
     async def close(self) -> None:
         await self.channel.close()

@@ -34,6 +34,9 @@ class StoredParcel:
     dispatched_by: str
     shipments: tuple[StoredShipment, ...]
     scanned: dict[str, int] = field(default_factory=dict)
+    promised_by: datetime | None = None
+    # The latest tracking event's state (LOG-6), "" before any.
+    tracking_state: str = ""
 
     @property
     def shipping(self) -> tuple[StoredShipment, ...]:
@@ -144,6 +147,8 @@ async def _loaded(
             dispatched_by=r.dispatched_by,
             shipments=tuple(sorted(inside.get(r.parcel_id, []), key=lambda s: (s.order_id, s.shipment_no))),
             scanned=scans.get(r.parcel_id, {}),
+            promised_by=r.promised_by,
+            tracking_state=r.tracking_state,
         )
         for r in rows
     ]

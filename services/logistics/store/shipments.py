@@ -61,6 +61,8 @@ class StoredShipment:
     notes: str
     tracking_number: str
     picked: tuple[PickedLot, ...]
+    exchange: bool = False
+    signed_by: str = ""
 
     def waiting(self) -> WaitingShipment:
         return WaitingShipment(
@@ -108,6 +110,7 @@ async def add(conn: AsyncConnection, new: Sequence[NewShipment], wave_of: dict[s
                         "status": (ShipmentStatus.ON_HOLD if s.hold_reason else ShipmentStatus.WAITING).value,
                         "hold_reason": s.hold_reason,
                         "released_at": s.order.released_at,
+                        "exchange": s.exchange,
                     }
                     for s in new
                 ]
@@ -182,6 +185,8 @@ async def _loaded(
             notes=" / ".join(n for n in (r.buyer_message, r.service_note) if n.strip()),
             tracking_number=r.tracking_number or "",
             picked=tuple(picks[r.shipment_id]),
+            exchange=r.exchange,
+            signed_by=r.signed_by,
         )
         for r in rows
     ]
@@ -271,3 +276,24 @@ async def withdraw(
             .values(status=ParcelStatus.WITHDRAWN.value)
         )
     return now_withdrawn
+
+
+async def sign(conn: AsyncConnection, shipment_id: str, *, actor: str, at: datetime) -> StoredShipment:
+    """LOG-8: the logistics clerk signs an exchange shipment, so that it may be dispatched; signing twice
+    keeps the first signature. A shipment that is no exchange is refused naming ``shipment_id``."""
+    found = await _loaded(conn, shipments.c.shipment_id == shipment_id, lock=True)
+    if not found:
+        raise NotFound.for_field("shipment_id", f"no shipment {shipment_id!r}")
+    if not found[0].exchange:
+        raise FailedPrecondition.for_field(
+            "shipment_id",
+            "only an exchange shipment (换货) needs the clerk's signature",
+            reason="NOT_EXCHANGE",
+        )
+    if not found[0].signed_by:
+        await conn.execute(
+            shipments.update()
+            .where(shipments.c.shipment_id == shipment_id)
+            .values(signed_by=actor, signed_at=at)
+        )
+    return await get(conn, shipment_id)

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from libs.business_time import BUSINESS_ZONE
 from libs.errors import FailedPrecondition, NotFound
 from services.logistics.domain.waves import WaveSlot, slot_for, slots_of
+from services.logistics.store import schedules
 from services.logistics.store.tables import parcels, shipments, waves
 
 DEFAULT_WAREHOUSE = "MAIN"
@@ -54,9 +55,11 @@ def cutoff_of(slot: WaveSlot) -> datetime:
 
 async def join(conn: AsyncConnection, warehouse_code: str, released_at: datetime) -> str:
     """The open wave an order released at ``released_at`` ships in (LOG-1), created if new and locked
-    shared until the caller's transaction ends. A wave closed already (early by the clerk, or at its
-    cut-off before the release arrived) passes the order to the next wave."""
-    slot = slot_for(released_at)
+    shared until the caller's transaction ends. The warehouse's own schedule decides (``schedules``); a
+    wave closed already (early by the clerk, or at its cut-off before the release arrived) passes the
+    order to the next wave."""
+    plan = await schedules.of_warehouse(conn, warehouse_code)
+    slot = slot_for(released_at, plan.normal, plan.overrides)
     while True:
         wave_id = wave_id_for(warehouse_code, slot)
         await conn.execute(
@@ -77,7 +80,8 @@ async def join(conn: AsyncConnection, warehouse_code: str, released_at: datetime
         ).scalar_one()
         if status == WaveStatus.OPEN.value:
             return wave_id
-        slot = slot_for(cutoff_of(slot))  # released "at" the cut-off: strictly after it, the next wave
+        # Released "at" the cut-off is strictly after it: the next wave.
+        slot = slot_for(cutoff_of(slot), plan.normal, plan.overrides)
 
 
 def _slot(business_date: date, cutoff_at: datetime, last_of_day: bool) -> WaveSlot:

@@ -1,0 +1,122 @@
+"""Shipments of released orders, merged parcels (合单) and exchange shipments, without a database."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+
+import pytest
+
+from libs.errors import FailedPrecondition, InvalidArgument
+from services.logistics.domain.carriers import Carrier, ZonePrice
+from services.logistics.domain.shipments import (
+    Address,
+    ReleasedOrder,
+    ReleasedShipment,
+    WaitingShipment,
+    exchange_shipment,
+    parcel_id_for,
+    parcels_of,
+    shipment_id_for,
+    shipments_of,
+)
+from services.logistics.domain.waves import WaveSlot
+
+HOME = Address("Wang Fang", "13812345678", "Zhejiang", "Hangzhou", "Xihu", "18 Longjing Road")
+WORK = Address("Wang Fang", "13812345678", "Zhejiang", "Hangzhou", "Binjiang", "99 Wangshang Road")
+AT = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
+SF = Carrier("sf", "顺丰速运", {"Zhejiang"}, {"Zhejiang": 1}, {1: 1}, {1: ZonePrice(1200, 200, 1000)})
+ZTO = Carrier("zto", "中通快递", {"Zhejiang", "Xinjiang"}, {"Zhejiang": 1, "Xinjiang": 3}, {1: 2, 3: 5},
+              {1: ZonePrice(500, 100, 1000), 3: ZonePrice(1800, 1500, 1000)})  # fmt: skip
+LAST = WaveSlot(date(2026, 12, 1), time(17, 30), number=5, last_of_day=True)
+FIRST = WaveSlot(date(2026, 12, 1), time(10, 30), number=1, last_of_day=False)
+
+
+def order(
+    order_id: str = "o-1", *shipments: ReleasedShipment, carrier: str = "", note: str = ""
+) -> ReleasedOrder:
+    return ReleasedOrder(
+        order_id, "tmall", f"TM-{order_id}", "tmall-flagship", "buyer-77",
+        shipments or (ReleasedShipment(HOME, (("TEA", 2),)),), carrier, note, "", AT,
+    )  # fmt: skip
+
+
+def waiting(shipment_id: str, order_id: str, *, buyer: str = "buyer-77", address: Address = HOME,
+            carrier: str = "sf", notes: str = "", shop: str = "tmall-flagship") -> WaitingShipment:  # fmt: skip
+    return WaitingShipment(shipment_id, order_id, shop, buyer, address, carrier, notes, (("TEA", 1),))
+
+
+def test_log_1_a_split_order_becomes_one_shipment_per_address_with_stable_ids() -> None:
+    """ORD-7 splits ship as several shipments; applying the same release again names the same ones."""
+    split = order("o-1", ReleasedShipment(HOME, (("TEA", 1),)), ReleasedShipment(WORK, (("TEA", 1),)))
+    made = shipments_of(split, [SF, ZTO])
+    assert [(s.shipment_no, s.address) for s in made] == [(1, HOME), (2, WORK)]
+    assert [s.shipment_id for s in made] == [shipment_id_for("o-1", 1), shipment_id_for("o-1", 2)]
+    assert [s.shipment_id for s in shipments_of(split, [SF, ZTO])] == [s.shipment_id for s in made]
+
+
+def test_log_7_the_carrier_is_the_orders_choice_else_the_fastest_and_none_covering_waits_on_hold() -> None:
+    assert shipments_of(order(carrier="zto"), [SF, ZTO])[0].carrier_code == "zto"
+    assert shipments_of(order(), [SF, ZTO])[0].carrier_code == "sf"  # 1 day beats 2
+    far = order("o-2", ReleasedShipment(replace_province(HOME, "Tibet"), (("TEA", 1),)))
+    (held,) = shipments_of(far, [SF, ZTO])
+    assert held.carrier_code == "" and "NO_CARRIER_COVERS" in held.hold_reason
+
+
+def replace_province(a: Address, province: str) -> Address:
+    return Address(a.recipient, a.phone, province, a.city, a.district, a.street)
+
+
+def test_merged_parcels_join_one_buyer_shop_address_and_carrier_only() -> None:
+    """合单: same buyer, shop, door (case and spacing aside) and carrier share a parcel; a note, another
+    buyer, shop, address or carrier keeps a shipment apart."""
+    spaced = Address("wang  fang", "13812345678", "zhejiang", "Hangzhou", "Xihu", "18 Longjing  Road")
+    planned = parcels_of("MAIN-20261201-1030", FIRST, [
+        waiting("s1", "o-1"), waiting("s2", "o-2", address=spaced), waiting("s3", "o-3", notes="gift wrap"),
+        waiting("s4", "o-4", buyer="buyer-88"), waiting("s5", "o-5", address=WORK),
+        waiting("s6", "o-6", carrier="zto"), waiting("s7", "o-7", shop="jd-store"),
+    ])  # fmt: skip
+    groups = sorted(tuple(s.shipment_id for s in p.shipments) for p in planned)
+    assert groups == [("s1", "s2"), ("s3",), ("s4",), ("s5",), ("s6",), ("s7",)]
+    assert [p.print_seq for p in planned] == list(range(1, 7))
+    assert [p.parcel_id for p in planned][:2] == [
+        parcel_id_for("MAIN-20261201-1030", 1),
+        "MAIN-20261201-1030-00002",
+    ]
+
+
+def test_log_1_sf_parcels_print_first_in_the_last_wave_only() -> None:
+    shipments = [
+        waiting("s1", "o-1", carrier="zto", buyer="a"),
+        waiting("s2", "o-2", carrier="sf", buyer="b"),
+    ]
+    assert [p.carrier_code for p in parcels_of("W", LAST, shipments)] == ["sf", "zto"]
+    assert [p.carrier_code for p in parcels_of("W", FIRST, shipments)] == ["zto", "sf"]
+
+
+def test_log_8_an_exchange_shipment_is_marked_kept_apart_and_every_bad_field_is_named() -> None:
+    made = exchange_shipment(
+        "EX-1", original_order_id="o-1", shop_code="tmall-flagship", address=HOME,
+        lines=[("TEA", 1), ("TEA", 2)], carrier_code="", reason="wrong size", carriers=[SF, ZTO], at=AT,
+    )  # fmt: skip
+    assert (made.exchange, made.carrier_code, made.lines, made.order.channel) == (
+        True,
+        "sf",
+        (("TEA", 3),),
+        "exchange",
+    )
+    assert "换货" in made.order.service_note  # a note: never merged with the buyer's other parcels
+    with pytest.raises(InvalidArgument) as bad:
+        exchange_shipment(
+            "EX-2", original_order_id="", shop_code=" ", address=Address("", "", "Zhejiang", "", "", ""),
+            lines=[("", 0)], carrier_code="", reason="", carriers=[SF], at=AT,
+        )  # fmt: skip
+    fields = {v.field for v in bad.value.violations}
+    assert fields == {
+        "shop_code", "reason", "address.recipient", "address.phone", "address.city", "address.street",
+        "lines[0].sku_code", "lines[0].quantity",
+    }  # fmt: skip
+    with pytest.raises(FailedPrecondition):
+        exchange_shipment(
+            "EX-3", original_order_id="", shop_code="s", address=replace_province(HOME, "Tibet"),
+            lines=[("TEA", 1)], carrier_code="", reason="r", carriers=[SF], at=AT,
+        )  # fmt: skip
