@@ -13,7 +13,6 @@ from libs.subscriptions import Received, Subscriptions
 from libs.timestamps import from_timestamp
 from services.logistics.domain.shipments import (
     Address,
-    NewShipment,
     ReleasedOrder,
     ReleasedShipment,
     shipments_of,
@@ -68,11 +67,11 @@ async def order_released(
     # One join per wave, in wave order, so concurrent batches take the waves' shared locks alike.
     plan = await schedules.of_warehouse(conn, waves.DEFAULT_WAREHOUSE)
 
-    def slot(s: NewShipment) -> WaveSlot:
-        return slot_for(s.order.released_at, plan.normal, plan.overrides)
-
+    slot = {s.shipment_id: slot_for(s.order.released_at, plan.normal, plan.overrides) for s in new}
     wave_of_slot: dict[WaveSlot, str] = {}
-    for s in sorted(new, key=slot):
-        if slot(s) not in wave_of_slot:
-            wave_of_slot[slot(s)] = await waves.join(conn, waves.DEFAULT_WAREHOUSE, s.order.released_at)
-    await shipments.add(conn, new, {s.shipment_id: wave_of_slot[slot(s)] for s in new})
+    for s in sorted(new, key=lambda s: slot[s.shipment_id]):
+        if slot[s.shipment_id] not in wave_of_slot:
+            wave_of_slot[slot[s.shipment_id]] = await waves.join(
+                conn, waves.DEFAULT_WAREHOUSE, s.order.released_at
+            )
+    await shipments.add(conn, new, {s.shipment_id: wave_of_slot[slot[s.shipment_id]] for s in new})

@@ -113,9 +113,10 @@ async def _allocate_new(
     # What each order may still have kept: reserved, minus issued, minus already kept and not issued.
     room: dict[str, dict[str, int]] = {}
     warehouse_of: dict[str, str] = {}
-    for order_id in sorted({s.order_id for s in shipments}):
-        reservation = await reservations.get(conn, order_id, lock=True)
-        if reservation is None or reservation.status is not ReservationStatus.ACTIVE:
+    for order_id, reservation in (
+        await reservations.many(conn, [s.order_id for s in shipments], lock=True)
+    ).items():
+        if reservation.status is not ReservationStatus.ACTIVE:
             continue
         warehouse_of[order_id] = reservation.warehouse_code
         room[order_id] = {line.sku_code: line.quantity - line.issued for line in reservation.lines}

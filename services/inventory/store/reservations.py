@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -65,6 +65,38 @@ async def get(conn: AsyncConnection, order_id: str, *, lock: bool = False) -> Re
         created_at=head.created_at,
         shop_code=head.shop_code,
     )
+
+
+async def many(
+    conn: AsyncConnection, order_ids: Sequence[str], *, lock: bool = False
+) -> dict[str, Reservation]:
+    """The reservations of these orders, by order id, in two statements; ``lock`` locks them in order id
+    order, the one order every locker of several reservations uses."""
+    ids = sorted(set(order_ids))
+    if not ids:
+        return {}
+    query = sa.select(reservations).where(reservations.c.order_id.in_(ids)).order_by(reservations.c.order_id)
+    if lock:
+        query = query.with_for_update()
+    heads = (await conn.execute(query)).all()
+    lines: dict[str, list[ReservedLine]] = {}
+    for r in await conn.execute(
+        sa.select(reservation_lines)
+        .where(reservation_lines.c.order_id.in_([h.order_id for h in heads]))
+        .order_by(reservation_lines.c.order_id, reservation_lines.c.sku_code)
+    ):
+        lines.setdefault(r.order_id, []).append(ReservedLine(r.sku_code, r.quantity, r.issued))
+    return {
+        h.order_id: Reservation(
+            order_id=h.order_id,
+            warehouse_code=h.warehouse_code,
+            status=ReservationStatus(h.status),
+            lines=tuple(lines.get(h.order_id, ())),
+            created_at=h.created_at,
+            shop_code=h.shop_code,
+        )
+        for h in heads
+    }
 
 
 async def require(conn: AsyncConnection, order_id: str, *, lock: bool = False) -> Reservation:

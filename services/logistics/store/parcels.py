@@ -89,7 +89,8 @@ async def record_picks(conn: AsyncConnection, picked: dict[str, list[PickedLot]]
         for p in lots
     ]  # fmt: skip
     if rows:
-        await conn.execute(insert(shipment_picks).values(rows).on_conflict_do_nothing())
+        # One statement executed per row (pipelined): a wave's picks may exceed a statement's parameters.
+        await conn.execute(insert(shipment_picks).on_conflict_do_nothing(), rows)
 
 
 async def set_aside(conn: AsyncConnection, refused: dict[str, str]) -> None:

@@ -79,56 +79,33 @@ async def is_withdrawn(conn: AsyncConnection, order_ids: Sequence[str]) -> set[s
     return {r.order_id for r in rows}
 
 
-async def add(conn: AsyncConnection, new: Sequence[NewShipment], wave_of: dict[str, str]) -> int:
+async def add(conn: AsyncConnection, new: Sequence[NewShipment], wave_of: dict[str, str]) -> None:
     """Creates the shipments in their waves (``wave_of`` by shipment id); ones that exist already are
-    left as they are. Returns how many were created."""
+    left as they are. Executed per row in one pipeline: one compiled statement for any batch size."""
     if not new:
-        return 0
-    created = (
-        await conn.execute(
-            insert(shipments)
-            .values(
-                [
-                    {
-                        "shipment_id": s.shipment_id,
-                        "order_id": s.order.order_id,
-                        "shipment_no": s.shipment_no,
-                        "channel": s.order.channel,
-                        "channel_order_id": s.order.channel_order_id,
-                        "shop_code": s.order.shop_code,
-                        "buyer_id": s.order.buyer_id,
-                        "recipient": s.address.recipient,
-                        "phone": s.address.phone,
-                        "province": s.address.province,
-                        "city": s.address.city,
-                        "district": s.address.district,
-                        "street": s.address.street,
-                        "carrier_code": s.carrier_code,
-                        "buyer_message": s.order.buyer_message,
-                        "service_note": s.order.service_note,
-                        "wave_id": wave_of[s.shipment_id],
-                        "status": (ShipmentStatus.ON_HOLD if s.hold_reason else ShipmentStatus.WAITING).value,
-                        "hold_reason": s.hold_reason,
-                        "released_at": s.order.released_at,
-                        "exchange": s.exchange,
-                    }
-                    for s in new
-                ]
-            )
-            .on_conflict_do_nothing(index_elements=[shipments.c.shipment_id])
-            .returning(shipments.c.shipment_id)
-        )
-    ).scalars()
-    fresh = set(created)
+        return
+    rows = [
+        {
+            "shipment_id": s.shipment_id, "order_id": s.order.order_id, "shipment_no": s.shipment_no,
+            "channel": s.order.channel, "channel_order_id": s.order.channel_order_id, "shop_code": s.order.shop_code,
+            "buyer_id": s.order.buyer_id, "recipient": s.address.recipient, "phone": s.address.phone,
+            "province": s.address.province, "city": s.address.city, "district": s.address.district,
+            "street": s.address.street, "carrier_code": s.carrier_code, "buyer_message": s.order.buyer_message,
+            "service_note": s.order.service_note, "wave_id": wave_of[s.shipment_id],
+            "status": (ShipmentStatus.ON_HOLD if s.hold_reason else ShipmentStatus.WAITING).value,
+            "hold_reason": s.hold_reason, "released_at": s.order.released_at, "exchange": s.exchange,
+        }
+        for s in new
+    ]  # fmt: skip
+    await conn.execute(
+        insert(shipments).on_conflict_do_nothing(index_elements=[shipments.c.shipment_id]), rows
+    )
     lines = [
         {"shipment_id": s.shipment_id, "sku_code": sku, "quantity": quantity}
         for s in new
-        if s.shipment_id in fresh
         for sku, quantity in s.lines
     ]
-    if lines:
-        await conn.execute(shipment_lines.insert(), lines)
-    return len(fresh)
+    await conn.execute(insert(shipment_lines).on_conflict_do_nothing(), lines)
 
 
 def _columns() -> list[sa.ColumnElement[object]]:
