@@ -1,0 +1,74 @@
+"""A wave's close interrupted between its steps (LOG-1, LOG-2): the inventory service cannot be reached
+after the parcels are fixed. The wave stays ``closing``; the scheduler finishes it once inventory is back,
+with the same parcels, each shipment's lots kept once, and the wave closed once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+from shop.logistics.v1 import logistics_pb2 as lg
+
+from libs.errors import DomainError
+from services.inventory.store.tables import pick_allocations
+from services.logistics.clients.inventory import InventoryClient
+from services.logistics.store import waves
+from services.logistics.store.tables import parcels, shipment_picks
+from services.logistics.workers.wave_scheduler import close_due
+from services.logistics.workflows.wave_close import SCHEDULER, WaveClosing
+from tests.conftest import free_port
+from tests.integration.test_inventory_stock_flow import stock
+from tests.integration.test_logistics_floor import CLERK, carriers, released, to_logistics
+from tests.integration.test_orders_flow import order_request
+
+
+async def count(database, table) -> int:
+    async with database.connection() as conn:
+        return int((await conn.execute(sa.select(sa.func.count()).select_from(table))).scalar_one())
+
+
+async def test_a_close_cut_short_after_its_parcels_are_fixed_is_finished_once_by_the_scheduler_log_1(
+    orders_stub, orders_service, inventory_stub, inventory, logistics_stub, logistics
+):
+    await carriers(logistics_stub)
+    await stock(inventory_stub, quantity=20)
+    ids = await released(orders_stub, *(order_request(f"TM-C{n}", quantity=1) for n in range(4)))
+    await to_logistics(orders_service, logistics, set())
+    (shipment,) = (
+        await logistics_stub.FindShipments(lg.FindShipmentsRequest(order_id=ids[0]), metadata=CLERK)
+    ).shipments
+
+    down = InventoryClient(f"127.0.0.1:{free_port()}")  # nothing listens there: the call fails
+    try:
+        interrupted = WaveClosing(logistics.database, down)
+        try:
+            await interrupted.close(shipment.wave_id, actor=SCHEDULER)
+            raise AssertionError("the close cannot finish without the inventory service")
+        except DomainError:
+            pass
+    finally:
+        await down.close()
+    async with logistics.database.connection() as conn:
+        stuck = await waves.get(conn, shipment.wave_id)
+    assert stuck.status is waves.WaveStatus.CLOSING
+    fixed = await count(logistics.database, parcels)
+    assert fixed == 1  # one buyer, shop and address: the four orders are one parcel (合单)
+    assert await count(logistics.database, shipment_picks) == 0
+    picks_list = await logistics_stub.GetWave(lg.GetWaveRequest(wave_id=shipment.wave_id), metadata=CLERK)
+    assert picks_list.wave.status == lg.WAVE_STATUS_CLOSING
+
+    up = InventoryClient(inventory.target)
+    try:
+        for _ in range(2):  # a second pass finds nothing left to do
+            await close_due(
+                logistics.database,
+                WaveClosing(logistics.database, up),
+                now=stuck.cutoff_at - timedelta(hours=1),
+            )
+    finally:
+        await up.close()
+    done = (await logistics_stub.GetWave(lg.GetWaveRequest(wave_id=shipment.wave_id), metadata=CLERK)).wave
+    assert (done.status, done.parcels, done.closed_by) == (lg.WAVE_STATUS_CLOSED, 1, SCHEDULER)
+    assert await count(logistics.database, parcels) == fixed
+    assert await count(logistics.database, shipment_picks) == 4
+    assert await count(inventory.database, pick_allocations) == 4
