@@ -7,7 +7,9 @@ same run:
       inventory service, closed loop at several concurrency levels and open loop at a fixed arrival rate
       of half the peak throughput;
   (c) events from the inventory outbox through NATS JetStream to the orders consumer's committed effect:
-      a burst for the peak rate, then a steady stream at half of it for the delay (tests/bench/events.py).
+      a burst for the peak rate, then a steady stream at half of it for the delay (tests/bench/events.py);
+  (d) waves: 10,000 released orders placed in their wave, the wave closed with its lots and pick list
+      (tests/bench/waves.py).
 Reports throughput, p50/p99/p99.9 latency, errors and the ratio (b)/(a); writes bench-results/order-flow.json.
 """
 
@@ -33,7 +35,7 @@ import httpx
 from libs.config import REPO_ROOT, SERVICE_PORTS
 from libs.identity import mint_token
 from libs.suite import Suite
-from tests.bench import events
+from tests.bench import events, waves
 from tests.bench.baseline_server import METHOD
 from tests.conftest import free_port
 
@@ -42,6 +44,7 @@ SECONDS = float(os.environ.get("BENCH_SECONDS", "6"))
 WARMUP_SECONDS = 1.5
 RESULTS = REPO_ROOT / "bench-results" / "order-flow.json"
 EVENT_BURST = int(os.environ.get("BENCH_EVENTS", "20000"))
+WAVE_ORDERS = int(os.environ.get("BENCH_WAVE_ORDERS", "10000"))
 
 
 @dataclass
@@ -188,6 +191,7 @@ async def run(suite: Suite, baseline_target: str) -> dict[str, object]:
     event_steady = await events.steady(
         inventory_url, orders_url, rate=event_peak["per_s"] / 2, seconds=SECONDS * 2
     )
+    wave = await waves.run(suite.env, orders=WAVE_ORDERS)
     return {
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
         "seconds_per_level": SECONDS,
@@ -197,11 +201,14 @@ async def run(suite: Suite, baseline_target: str) -> dict[str, object]:
         "ratio": round(flow_peak / base_peak, 3) if base_peak else None,
         "open_loop_p99_ms": measurements[-1].p99_ms,
         "events": {"peak": event_peak, "half_peak": event_steady},
+        "waves": wave,
         "targets": {
             "ratio_at_least": 0.40,
             "open_loop_p99_ms_below": 100,
             "events_per_s_at_least": 2000,
             "event_p99_ms_at_half_peak_below": 100,
+            "wave_placing_s_below": 1.0,
+            "wave_close_s_below": 1.0,
         },
     }
 
@@ -228,6 +235,12 @@ def table(result: dict[str, object]) -> str:
     rows.append(
         f"events: {event['peak']['per_s']}/s outbox -> JetStream -> consumer (target >= 2000); "
         f"p99 delay at half peak {event['half_peak']['p99_ms']} ms (target < 100)"
+    )
+    w: dict[str, float] = result["waves"]  # type: ignore[assignment]
+    rows.append(
+        f"waves: {w['orders']} released orders placed in {w['placing_s']} s (target < 1 s), {w['placing_per_s']}/s; "
+        f"wave closed with lots kept in {w['close_s']} s (target < 1 s) into {w['parcels']} parcels, "
+        f"pick list in {w['pick_list_s']} s; release to dispatch-ready {w['release_to_ready_per_s']} orders/s"
     )
     return "\n".join(rows)
 
