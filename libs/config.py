@@ -132,6 +132,11 @@ def wave_scheduler_seconds() -> float:
     return _env_float("SHOP_WAVE_SCHEDULER_SECONDS", 5.0)
 
 
+def overdue_sweeper_seconds() -> float:
+    """How often the logistics service looks for parcels past their carrier's promise (LOG-6)."""
+    return _env_float("SHOP_OVERDUE_SWEEPER_SECONDS", 60.0)
+
+
 def var_dir() -> Path:
     """Where a local run keeps logs, spans and the embedded database."""
     return Path(_env("SHOP_VAR_DIR", str(REPO_ROOT / "var")))

@@ -20,7 +20,7 @@ from services.logistics.api.servicer import SERVICE_NAME, LogisticsServicer
 from services.logistics.clients.inventory import InventoryClient
 from services.logistics.consumers import subscriptions
 from services.logistics.store.tables import kit
-from services.logistics.workers import wave_scheduler
+from services.logistics.workers import overdue_sweeper, wave_scheduler
 from services.logistics.workflows.wave_close import WaveClosing
 
 MIGRATIONS = Path(__file__).parent / "store" / "migrations"
@@ -41,5 +41,10 @@ if __name__ == "__main__":
     main(
         "logistics",
         migrations_dir=MIGRATIONS,
-        parts=ServiceParts(build=build, kit=kit, subscriptions=subscriptions, workers=[wave_scheduler.run]),
+        parts=ServiceParts(
+            build=build,
+            kit=kit,
+            subscriptions=subscriptions,
+            workers=[wave_scheduler.run, overdue_sweeper.run],
+        ),
     )

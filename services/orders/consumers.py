@@ -116,3 +116,62 @@ async def parcel_dispatched(
             )
             await order_repository.save(conn, order)
     _note_orders(touched)
+
+
+@subscriptions.on(logistics_events.ParcelDelivered)
+async def parcel_delivered(
+    conn: AsyncConnection, events: Sequence[Received[logistics_events.ParcelDelivered]]
+) -> None:
+    """LOG-6 and ORD-4: a parcel was delivered. Each of its orders notes it on the timeline, and an order
+    whose every parcel is now delivered is delivered."""
+    touched: list[str] = []
+    for received in events:
+        e = received.event
+        at = from_timestamp(e.delivered_at)
+        for delivered in e.orders:
+            try:
+                order = await order_repository.load(conn, delivered.order_id, lock=True)
+            except NotFound:
+                log.info(
+                    "parcel delivered for an order this service does not have",
+                    extra={"order_id": delivered.order_id},
+                )
+                continue
+            touched.append(order.order_id)
+            order.parcel_delivered(
+                e.tracking_number, all_delivered=delivered.order_delivered, actor=LOGISTICS, at=at
+            )
+            await order_repository.save(conn, order)
+    _note_orders(touched)
+
+
+@subscriptions.on(logistics_events.ParcelExceptionChanged)
+async def parcel_exception_changed(
+    conn: AsyncConnection, events: Sequence[Received[logistics_events.ParcelExceptionChanged]]
+) -> None:
+    """LOG-6 and ORD-4: an exception case of a parcel was opened, assigned, the customer told, or resolved.
+    Each order in the parcel shows the step on its timeline with the parcel's tracking number and who took
+    the step; the order's status stays."""
+    touched: list[str] = []
+    for received in events:
+        e = received.event
+        at = from_timestamp(e.at)
+        # The order's timeline names the service, as for every logistics event; who took the step is
+        # part of what happened.
+        detail = (
+            f"{e.tracking_number} by {e.actor}: {e.detail}"
+            if e.detail
+            else f"{e.tracking_number} by {e.actor}"
+        )
+        for order_id in e.order_ids:
+            try:
+                order = await order_repository.load(conn, order_id, lock=True)
+            except NotFound:
+                log.info(
+                    "parcel exception for an order this service does not have", extra={"order_id": order_id}
+                )
+                continue
+            touched.append(order.order_id)
+            order.parcel_exception(e.kind, e.what, detail, actor=LOGISTICS, at=at)
+            await order_repository.save(conn, order)
+    _note_orders(touched)

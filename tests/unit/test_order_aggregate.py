@@ -170,6 +170,18 @@ SPECS: dict[str, Spec] = {
         {S.RELEASED: Changes(S.SHIPPED, ("shipped",))},
         otherwise=Changes(None, ("parcel dispatched",)),
     ),
+    # LOG-6: the order is delivered when its last parcel is; any other parcel is a timeline entry.
+    "parcel_delivered": Spec(
+        lambda o: o.parcel_delivered("SF1234567890", all_delivered=True, actor=ACTOR, at=AT),
+        {S.SHIPPED: Changes(S.DELIVERED, ("delivered",))},
+        otherwise=Changes(None, ("parcel delivered",)),
+    ),
+    # LOG-6: an exception case's steps are on the timeline whatever the order's status.
+    "parcel_exception": Spec(
+        lambda o: o.parcel_exception("lost", "opened", "SF1234567890", actor=ACTOR, at=AT),
+        {},
+        otherwise=Changes(None, ("parcel exception",)),
+    ),
     "cancel": Spec(
         lambda o: o.cancel("buyer changed their mind", actor=ACTOR, at=AT),
         {
@@ -646,3 +658,39 @@ def test_log_5_a_parcel_that_is_not_the_last_leaves_the_order_released() -> None
     order.parcel_dispatched("zto", "ZT0000000002", all_left=True, actor=ACTOR, at=AT)
     assert order.status.value == "shipped"
     assert order.new_timeline[-1].reason == "zto ZT0000000002"
+
+
+def test_log_6_a_parcel_that_is_not_the_last_delivered_leaves_the_order_shipped() -> None:
+    """LOG-6, ORD-4: a split order's first delivered parcel is on the timeline; the order is delivered
+    with its last one."""
+    order = order_in(S.SHIPPED)
+    order.parcel_delivered("SF0000000001", all_delivered=False, actor=ACTOR, at=AT)
+    assert order.status is S.SHIPPED
+    assert [(e.event, e.reason) for e in order.new_timeline] == [("parcel delivered", "SF0000000001")]
+    assert [e.to_status for e in order.pending_events] == []
+    order.parcel_delivered("ZT0000000002", all_delivered=True, actor=ACTOR, at=AT)
+    assert order.status.value == "delivered"
+    assert (order.new_timeline[-1].event, order.new_timeline[-1].reason) == ("delivered", "ZT0000000002")
+    assert [(e.from_status, e.to_status) for e in order.pending_events] == [(S.SHIPPED, S.DELIVERED)]
+
+
+def test_log_6_each_step_of_a_parcel_exception_case_is_on_the_timeline_and_keeps_the_status() -> None:
+    """LOG-6, ORD-4: opened, assigned, customer told and resolved each add one entry with actor, time, the
+    kind and the detail; the order stays shipped and publishes nothing."""
+    order = order_in(S.SHIPPED)
+    steps = [
+        ("opened", "lost: carrier event E3"),
+        ("assigned", "logistics_clerk -> clerk-2"),
+        ("customer told", "phone: a new parcel is on its way"),
+        ("resolved", ""),
+    ]
+    for what, detail in steps:
+        order.parcel_exception("lost", what, detail, actor="clerk-2", at=AT)
+    assert order.status is S.SHIPPED
+    assert [e.to_status for e in order.pending_events] == []
+    assert [(e.event, e.reason, e.actor, e.at) for e in order.new_timeline] == [
+        ("parcel exception", "lost case opened: lost: carrier event E3", "clerk-2", AT),
+        ("parcel exception", "lost case assigned: logistics_clerk -> clerk-2", "clerk-2", AT),
+        ("parcel exception", "lost case customer told: phone: a new parcel is on its way", "clerk-2", AT),
+        ("parcel exception", "lost case resolved", "clerk-2", AT),
+    ]

@@ -296,6 +296,23 @@ class Order:
         else:
             self._record(actor, at, "parcel dispatched", reason=reason)
 
+    def parcel_delivered(
+        self, tracking_number: str, *, all_delivered: bool, actor: str, at: datetime
+    ) -> None:
+        """LOG-6, ORD-4: a parcel of the order was delivered (on the timeline); once every parcel of it is,
+        the shipped order is delivered. Any other parcel (a split order's first) only gains the entry."""
+        if all_delivered and self.status is S.SHIPPED:
+            self._move(S.DELIVERED, actor=actor, at=at, event="delivered", reason=tracking_number)
+        else:
+            self._record(actor, at, "parcel delivered", reason=tracking_number)
+
+    def parcel_exception(self, kind: str, what: str, detail: str, *, actor: str, at: datetime) -> None:
+        """LOG-6, ORD-4: a step in the handling of one of the order's parcels gone wrong (lost, damaged or
+        delayed: opened, assigned, customer told, resolved) goes on the timeline. Logistics handles the
+        case, so the order's status stays whatever it is."""
+        reason = f"{kind} case {what}: {detail}" if detail else f"{kind} case {what}"
+        self._record(actor, at, "parcel exception", reason=reason)
+
     def shipping_plan(self) -> tuple[Shipment, ...]:
         """What the warehouse ships (LOG-1): the split of ORD-7 when there is one, else the whole order to
         its address, one line per SKU."""
