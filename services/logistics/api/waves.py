@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,7 +13,7 @@ from libs.db import Database
 from libs.errors import InvalidArgument
 from libs.telemetry import set_attributes
 from services.logistics.api.convert import lines_to_pb, parcel_to_pb, shipment_to_pb, wave_to_pb
-from services.logistics.domain.shipments import ParcelStatus, ShipmentStatus
+from services.logistics.api.pick_rows import picked_parcels, sku_totals, sort_rows, walk
 from services.logistics.store import parcels, shipments, waves
 from services.logistics.workflows.wave_close import WaveClosing
 
@@ -97,37 +96,27 @@ class WavesApi:
         async with self.db.connection() as conn:
             wave = await waves.get(conn, request.wave_id)
             waves.require_closed(wave)
-            packed = [
-                p for p in await parcels.of_wave(conn, wave.wave_id) if p.status is not ParcelStatus.WITHDRAWN
-            ]
-        rows: dict[tuple[str, str, str], int] = defaultdict(int)
-        totals: dict[str, int] = defaultdict(int)
-        sort_list = []
-        for p in packed:
-            for s in p.shipping:
-                if s.status is not ShipmentStatus.IN_PARCEL:
-                    continue
-                for lot in s.picked:
-                    rows[(lot.bin_code, lot.sku_code, lot.lot_label)] += lot.quantity
-                    totals[lot.sku_code] += lot.quantity
-            sort_list.append(
-                pb.SortListEntry(
-                    print_seq=p.print_seq,
-                    parcel_id=p.parcel_id,
-                    order_ids=sorted({s.order_id for s in p.shipping}),
-                    carrier_code=p.carrier_code,
-                    lines=lines_to_pb(sorted(p.expected().items())),
-                )
-            )
+            packed = picked_parcels(await parcels.of_wave(conn, wave.wave_id))
+        rows = walk(packed)
         return pb.GetPickListResponse(
             wave=wave_to_pb(wave),
-            # Bin codes are laid out along the walking path (aisle-rack-level), so their order is the walk.
             lines=[
-                pb.PickListLine(bin_code=b, sku_code=sku, lot_label=label, quantity=units)
-                for (b, sku, label), units in sorted(rows.items())
+                pb.PickListLine(
+                    bin_code=r.bin_code, sku_code=r.sku_code, lot_label=r.lot_label, quantity=r.quantity
+                )
+                for r in rows
             ],
-            totals=[pb.PickListTotal(sku_code=sku, quantity=units) for sku, units in sorted(totals.items())],
-            sort_list=sort_list,
+            totals=[pb.PickListTotal(sku_code=sku, quantity=units) for sku, units in sku_totals(rows)],
+            sort_list=[
+                pb.SortListEntry(
+                    print_seq=e.print_seq,
+                    parcel_id=e.parcel_id,
+                    order_ids=e.order_ids,
+                    carrier_code=e.carrier_code,
+                    lines=lines_to_pb(e.lines),
+                )
+                for e in sort_rows(packed)
+            ],
         )
 
     async def GetParcel(self, request: pb.GetParcelRequest, context: Any) -> pb.GetParcelResponse:
