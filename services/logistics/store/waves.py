@@ -166,15 +166,25 @@ async def finish_closing(conn: AsyncConnection, wave_id: str) -> bool:
     return bool(done.rowcount)
 
 
+#: A close that started longer ago than this and is still ``closing`` was cut short (a crash, an outage);
+#: a younger one may still be running in another replica and is left to it.
+STALE_CLOSE = timedelta(minutes=2)
+
+
 async def due(conn: AsyncConnection, now: datetime, grace: timedelta) -> str | None:
-    """One wave that must be closed now — closing already (a close interrupted by a crash), or open with
-    its cut-off plus ``grace`` passed — locked so that no other replica takes it; None when none is due."""
+    """One wave that must be closed now — open with its cut-off plus ``grace`` passed, or closing since
+    long enough to have been cut short — locked so that no other replica takes it; None when none is due."""
     row = (
         await conn.execute(
             sa.select(waves.c.wave_id)
             .where(
                 waves.c.status != WaveStatus.CLOSED.value,
-                sa.or_(waves.c.status == WaveStatus.CLOSING.value, waves.c.cutoff_at + grace <= now),
+                sa.or_(
+                    sa.and_(waves.c.status == WaveStatus.OPEN.value, waves.c.cutoff_at + grace <= now),
+                    sa.and_(
+                        waves.c.status == WaveStatus.CLOSING.value, waves.c.closed_at + STALE_CLOSE <= now
+                    ),
+                ),
             )
             .order_by(waves.c.cutoff_at)
             .limit(1)
