@@ -76,6 +76,6 @@ async def test_ten_thousand_released_orders_are_all_in_their_waves_none_twice_lo
     expected = {
         e.order_id: wave_id_for("MAIN", slot_for(e.released_at.ToDatetime(tzinfo=UTC))) for _, e in events
     }
-    assert dict(rows) == expected
+    assert {order_id: wave_id for order_id, wave_id in rows} == expected
     waves_used = sorted(set(expected.values()))
     assert waves_used[:3] == ["MAIN-20261210-1630", "MAIN-20261210-1730", "MAIN-20261211-1030"]

@@ -21,8 +21,8 @@ AFTER_SALES = auth("after_sales", "as-1")
 LEAD = auth("supervisor", "lead-1")
 
 
-def local(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=BUSINESS_ZONE)
+def local(year: int, month: int, day: int, hour: int, minute: int, second: int) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=BUSINESS_ZONE)
 
 
 async def test_cut_offs_are_data_per_warehouse_with_promotion_days_to_the_second_log_1(
