@@ -148,6 +148,11 @@ async def test_log_7_a_parcel_no_carrier_takes_is_refused_naming_the_field(http,
             "carrier.zones[0].additional_kg_price",
         ),
         ({**SF, "name": " "}, "carrier.name"),
+        # A price table with a gap: a zone without its first-weight price is not free shipping.
+        (
+            {**SF, "zones": [{k: v for k, v in SF["zones"][0].items() if k != "first_weight_price_fen"}]},
+            "carrier.zones[0].first_weight_price",
+        ),
     ],
 )
 async def test_log_7_bad_terms_are_refused_naming_the_field_and_nothing_is_stored(http, terms, field):

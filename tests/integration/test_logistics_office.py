@@ -55,6 +55,23 @@ async def test_cut_offs_are_data_per_warehouse_with_promotion_days_to_the_second
         joined = {at: await waves.join(conn, "MAIN", at.astimezone(UTC)) for at in cases}
     assert joined == cases
 
+    # A schedule change: waves made already keep their cut-off; new releases follow the new cut-offs.
+    changed = lg.WaveSchedule(warehouse_code="MAIN", cutoffs=["10:00", "16:00"])
+    await logistics_stub.PutWaveSchedule(lg.PutWaveScheduleRequest(schedule=changed), metadata=CLERK)
+    async with logistics.database.transaction() as conn:
+        kept = await waves.get(conn, "MAIN-20261211-1100")
+        after = {
+            at: await waves.join(conn, "MAIN", at.astimezone(UTC))
+            for at in (
+                local(2026, 12, 11, 9, 59, 59),
+                local(2026, 12, 11, 10, 0, 0),
+                local(2026, 12, 11, 16, 0, 0),
+            )
+        }
+    assert kept.cutoff_at == local(2026, 12, 11, 11, 0, 0)
+    assert list(after.values()) == ["MAIN-20261211-1000", "MAIN-20261211-1600", "MAIN-20261212-1000"]
+    await logistics_stub.PutWaveSchedule(lg.PutWaveScheduleRequest(schedule=schedule), metadata=CLERK)
+
     bad = lg.WaveSchedule(warehouse_code="MAIN", cutoffs=["12:00", "11:00"])
     with pytest.raises(grpc.aio.AioRpcError) as unsorted:
         await logistics_stub.PutWaveSchedule(lg.PutWaveScheduleRequest(schedule=bad), metadata=CLERK)
