@@ -22,7 +22,7 @@ from services.logistics.store.tables import exception_cases, parcels, tracking_e
 from services.logistics.workers.overdue_sweeper import SWEEPER, sweep_once
 from services.orders.consumers import subscriptions as orders_subscriptions
 from services.orders.store.tables import kit as orders_kit
-from tests.conftest import apply_event, auth
+from tests.conftest import apply_event, auth, token_for
 from tests.integration import test_logistics_floor as floor
 from tests.integration.test_inventory_rpc import field_violations
 from tests.integration.test_inventory_stock_flow import stock
@@ -372,6 +372,11 @@ async def test_log_6_a_bad_batch_is_refused_whole_with_every_fault_named(
 
     code, fields = await refused(good, scan("E2", "SF-NOBODY-1", lg.TRACKING_STATE_DELIVERED, now))
     assert (code, list(fields)) == (grpc.StatusCode.NOT_FOUND, ["events[1].tracking_number"])
+
+    # An integrator acting for other shops cannot touch this shop's parcel: to it the number is unknown.
+    other_shop = [("authorization", f"Bearer {token_for('integrator', 'jd-feed', shops=('jd-store',))}")]
+    code, fields = await refused(good, metadata=other_shop)
+    assert (code, list(fields)) == (grpc.StatusCode.NOT_FOUND, ["events[0].tracking_number"])
 
     code, fields = await refused()
     assert (code, list(fields)) == (grpc.StatusCode.INVALID_ARGUMENT, ["events"])

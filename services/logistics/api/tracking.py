@@ -149,7 +149,9 @@ class TrackingApi:
         now = datetime.now(UTC)
         events = checked_events(list(request.events), now)
         async with self.db.transaction() as conn:
-            done = await store.record_batch(conn, events, actor=caller.subject, at=now)
+            done = await store.record_batch(
+                conn, events, actor=caller.subject, at=now, visible=caller.acts_for
+            )
         return pb.RecordTrackingEventsResponse(
             recorded=done.recorded,
             repeated=done.repeated,

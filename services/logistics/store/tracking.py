@@ -9,7 +9,7 @@ through the outbox in the caller's transaction, so the orders service learns exa
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -69,17 +69,22 @@ class StoredCase:
 
 
 async def dispatched_parcels(
-    conn: AsyncConnection, tracking_numbers: Iterable[str]
+    conn: AsyncConnection, tracking_numbers: Iterable[str], *, visible: Callable[[str], bool] = lambda _: True
 ) -> dict[str, TrackedParcel]:
     """The dispatched parcels behind these tracking numbers, by tracking number, their rows locked until
     the transaction ends. They are locked in parcel id order, so two batches sharing parcels take them in
-    the same order and cannot deadlock on them. An unknown number is simply absent."""
+    the same order and cannot deadlock on them. An unknown number is simply absent, and so is a parcel of
+    a shop ``visible`` refuses (an integrator acts for its own shops only)."""
     numbers = sorted(set(tracking_numbers))
     if not numbers:
         return {}
     rows = await conn.execute(
         sa.select(
-            parcels.c.parcel_id, parcels.c.tracking_number, parcels.c.dispatched_at, parcels.c.promised_by
+            parcels.c.parcel_id,
+            parcels.c.tracking_number,
+            parcels.c.dispatched_at,
+            parcels.c.promised_by,
+            parcels.c.shop_code,
         )
         .where(
             parcels.c.tracking_number.in_(numbers),
@@ -92,6 +97,7 @@ async def dispatched_parcels(
     return {
         r.tracking_number: TrackedParcel(r.parcel_id, r.tracking_number, r.dispatched_at, r.promised_by)
         for r in rows
+        if visible(r.shop_code)
     }
 
 
@@ -259,7 +265,12 @@ class _ParcelPlan:
 
 
 async def record_batch(
-    conn: AsyncConnection, events: Sequence[tuple[str, TrackingEvent]], *, actor: str, at: datetime
+    conn: AsyncConnection,
+    events: Sequence[tuple[str, TrackingEvent]],
+    *,
+    actor: str,
+    at: datetime,
+    visible: Callable[[str], bool] = lambda _: True,
 ) -> BatchRecorded:
     """Records a checked carrier batch (LOG-6), all or nothing; ``events`` are (request path, event).
 
@@ -268,7 +279,7 @@ async def record_batch(
     Then each parcel's new events and state are stored, a first delivery publishes ``ParcelDelivered`` and
     a lost or damaged scan opens a case (opened by ``actor`` at ``at``).
     """
-    found = await dispatched_parcels(conn, (e.tracking_number for _, e in events))
+    found = await dispatched_parcels(conn, (e.tracking_number for _, e in events), visible=visible)
     _refuse_unknown(events, found)
     by_number: dict[str, list[tuple[str, TrackingEvent]]] = {}
     for path, event in events:
