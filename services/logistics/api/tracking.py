@@ -12,28 +12,19 @@ from shop.logistics.v1 import logistics_pb2 as pb
 
 from libs import identity
 from libs.db import Database
-from libs.enums import EnumCodec
 from libs.errors import InvalidArgument, Violations
 from libs.telemetry import set_attributes
 from libs.timestamps import from_timestamp, to_timestamp
+from services.logistics.api.enums import CONTACT_CHANNEL, EXCEPTION_KIND, RESOLUTION, TRACKING_STATE
 from services.logistics.domain.tracking import (
     CaseEntry,
-    ContactChannel,
     ExceptionCase,
-    ExceptionKind,
     PushedEvent,
-    Resolution,
     TrackingEvent,
-    TrackingState,
     checked_batch,
 )
 from services.logistics.store import tracking as store
 from services.logistics.store.tracking import StoredCase
-
-TRACKING_STATE = EnumCodec(pb.TrackingState, TrackingState)
-EXCEPTION_KIND = EnumCodec(pb.ExceptionKind, ExceptionKind)
-RESOLUTION = EnumCodec(pb.Resolution, Resolution)
-CONTACT_CHANNEL = EnumCodec(pb.ContactChannel, ContactChannel)
 
 #: A carrier's batch holds 1 to this many events (the contract's limit).
 MAX_BATCH = 500
