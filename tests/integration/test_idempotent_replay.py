@@ -1,7 +1,8 @@
 """A retried mutating RPC gets its first answer and changes nothing (AIP-155, ``libs.policy``).
 
-The RPCs are enumerated from the contracts: every RPC of ``shop.inventory.v1.InventoryService`` and
-``shop.orders.v1.OrdersService`` whose declared idempotency is not READ_ONLY. The dead-letter RPC
+The RPCs are enumerated from the contracts: every RPC of ``shop.inventory.v1.InventoryService``,
+``shop.orders.v1.OrdersService`` and ``shop.logistics.v1.LogisticsService`` whose declared idempotency is
+not READ_ONLY. The dead-letter RPC
 (``shop.ops.v1`` ReplayDeadLetter) is covered by ``test_event_backbone`` and left out here; so are the other
 services' RPCs.
 
@@ -9,7 +10,9 @@ One scenario builds state step by step through real inventory and orders gRPC se
 databases (the orders service calling the real inventory service): warehouse, bins, SKUs, stock, an access
 grant, put-away, reservations, holds, a receipt from delivery note to posting, transfers, loans, a count,
 packing use, replenishment, a supplier return, then orders with their amendments, reviews, releases,
-refunds, cancellation and promotions, and finally the day's close. Each step is sent once with its own
+refunds, cancellation and promotions, the warehouse floor (carriers, wave schedule, an exchange shipment
+closed into its wave, scanned, packed, dispatched, lost and its exception case handled), and finally the
+day's close. Each step is sent once with its own
 ``request_id``, then
 
 1. sent again: the answer equals the first, byte for byte (it is the stored answer, replayed);
@@ -38,12 +41,14 @@ from google.protobuf.descriptor import FieldDescriptor, MethodDescriptor, Servic
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from shop.inventory.v1 import inventory_pb2 as pb
+from shop.logistics.v1 import logistics_pb2 as lg
 from shop.orders.v1 import orders_pb2 as opb
 
 from libs import identity
 from libs.business_time import business_day
 from libs.db import Database
 from libs.policy import REQUEST_ID, full_method_name, policy_of_method
+from services.logistics.domain.shipments import parcel_id_for
 from tests.conftest import auth
 from tests.integration.conftest import RunningService
 from tests.integration.test_inventory_counts import A_MONDAY
@@ -58,11 +63,16 @@ from tests.integration.test_orders_promotions import PROMOTER
 
 INVENTORY = pb.DESCRIPTOR.services_by_name["InventoryService"]
 ORDERS = opb.DESCRIPTOR.services_by_name["OrdersService"]
-SERVICES: tuple[ServiceDescriptor, ...] = (INVENTORY, ORDERS)
+LOGISTICS = lg.DESCRIPTOR.services_by_name["LogisticsService"]
+SERVICES: tuple[ServiceDescriptor, ...] = (INVENTORY, ORDERS, LOGISTICS)
 
 # A porter: not a stock keeper, so a stock keeper's approval lets them move goods (INV-18).
 PORTER_ID = "porter-1"
 PORTER = auth("logistics_clerk", PORTER_ID)
+CLERK = auth("logistics_clerk", "clerk-1")
+VERIFIER = auth("verifier", "verifier-1")
+PACKER = auth("packer", "packer-1")
+CARRIER_FEED = auth("integrator", "sf-feed")
 
 # Left out of the row comparison; the first two are compared by their number of rows.
 NOT_COMPARED = frozenset({"idempotency_keys", "outbox", "inbox", "alembic_version"})
@@ -109,6 +119,19 @@ def in_inventory(method: str, caller: Metadata, build: Callable[[Answers], Messa
 
 def in_orders(method: str, caller: Metadata, build: Callable[[Answers], Message], **kw: str) -> Step:
     return step(ORDERS, method, caller, build, **kw)
+
+
+def in_logistics(method: str, caller: Metadata, build: Callable[[Answers], Message], **kw: str) -> Step:
+    return step(LOGISTICS, method, caller, build, **kw)
+
+
+def exchange_parcel(answers: Answers) -> str:
+    """The parcel the exchange shipment is packed in: the only one of its wave, first in print order."""
+    return parcel_id_for(answers["CreateExchangeShipment"].shipment.wave_id, 1)
+
+
+def case_id(answers: Answers) -> str:
+    return str(answers["RecordTrackingEvents"].opened[0].case_id)
 
 
 def timestamp(delta: timedelta) -> Timestamp:
@@ -609,6 +632,141 @@ SCENARIO: tuple[Step, ...] = (
         ),
         rules="ORD-5",
     ),
+    # --- the warehouse floor: carriers, schedules, an exchange shipment from wave to exception case ----
+    in_logistics(
+        "PutCarrier",
+        CLERK,
+        lambda a: lg.PutCarrierRequest(
+            carrier=lg.Carrier(
+                carrier_code="sf",
+                name="顺丰速运",
+                zones=[
+                    lg.CarrierZone(
+                        zone=1,
+                        provinces=[ADDRESS.province],
+                        promised_days=1,
+                        first_weight_price=yuan(12),
+                        additional_kg_price=yuan(2),
+                    )
+                ],
+            )
+        ),
+        rules="LOG-7",
+    ),
+    in_logistics(
+        "PutWaveSchedule",
+        CLERK,
+        lambda a: lg.PutWaveScheduleRequest(
+            schedule=lg.WaveSchedule(
+                warehouse_code="MAIN",
+                cutoffs=["10:30", "12:00", "14:30", "16:30", "17:30"],
+                overrides=[lg.DaySchedule(date="2026-12-12", cutoffs=["09:00", "20:00"])],
+            )
+        ),
+        rules="LOG-1",
+    ),
+    in_logistics(
+        "CreateExchangeShipment",
+        AFTER_SALES,
+        lambda a: lg.CreateExchangeShipmentRequest(
+            original_order_id=order_id(a),
+            shop_code="tmall-flagship",
+            reason="RMA-RP: wrong size",
+            address=lg.Address(
+                recipient=ADDRESS.recipient,
+                phone=ADDRESS.phone,
+                province=ADDRESS.province,
+                city=ADDRESS.city,
+                district=ADDRESS.district,
+                street=ADDRESS.street,
+            ),
+            lines=[lg.ShipmentLine(sku_code=TEA, quantity=1)],
+        ),
+        rules="LOG-8",
+    ),
+    in_logistics(
+        "SignExchangeShipment",
+        CLERK,
+        lambda a: lg.SignExchangeShipmentRequest(
+            shipment_id=a["CreateExchangeShipment"].shipment.shipment_id
+        ),
+        rules="LOG-8",
+    ),
+    in_logistics(
+        "CloseWave",
+        CLERK,
+        lambda a: lg.CloseWaveRequest(wave_id=a["CreateExchangeShipment"].shipment.wave_id),
+        rules="LOG-1, LOG-2",
+    ),
+    in_logistics(
+        "StartVerification",
+        VERIFIER,
+        lambda a: lg.StartVerificationRequest(
+            label_barcode=exchange_parcel(a), packing_slip_barcode=exchange_parcel(a)
+        ),
+        rules="LOG-3",
+    ),
+    in_logistics(
+        "ScanItem",
+        VERIFIER,
+        lambda a: lg.ScanItemRequest(parcel_id=exchange_parcel(a), barcode=TEA),
+        rules="LOG-3",
+    ),
+    in_logistics(
+        "PackParcel",
+        PACKER,
+        lambda a: lg.PackParcelRequest(parcel_id=exchange_parcel(a), weight_grams=800),
+        rules="LOG-4",
+    ),
+    in_logistics(
+        "DispatchParcel",
+        CLERK,
+        lambda a: lg.DispatchParcelRequest(parcel_id=exchange_parcel(a), tracking_number="SF-RP-0001"),
+        rules="LOG-5",
+    ),
+    in_logistics(
+        "RecordTrackingEvents",
+        CARRIER_FEED,
+        lambda a: lg.RecordTrackingEventsRequest(
+            events=[
+                lg.TrackingEvent(
+                    event_id="RP-EV-1",
+                    tracking_number="SF-RP-0001",
+                    state=lg.TRACKING_STATE_LOST,
+                    at=timestamp(timedelta(minutes=-5)),
+                )
+            ]
+        ),
+        rules="LOG-6",
+    ),
+    in_logistics(
+        "AssignExceptionCase",
+        CLERK,
+        lambda a: lg.AssignExceptionCaseRequest(case_id=case_id(a), owner="clerk-2"),
+        rules="LOG-6",
+    ),
+    in_logistics(
+        "RecordCustomerTold",
+        CLERK,
+        lambda a: lg.RecordCustomerToldRequest(
+            case_id=case_id(a),
+            channel=lg.CONTACT_CHANNEL_PHONE,
+            note="told the buyer a new tin is on its way",
+        ),
+        rules="LOG-6",
+    ),
+    in_logistics(
+        "ResolveExceptionCase",
+        CLERK,
+        lambda a: lg.ResolveExceptionCaseRequest(case_id=case_id(a), resolution=lg.RESOLUTION_CARRIER_CLAIM),
+        rules="LOG-6",
+    ),
+    in_logistics(
+        "WithdrawOrder",
+        CS,
+        lambda a: lg.WithdrawOrderRequest(order_id="RP-NOT-ARRIVED", reason="buyer cancelled"),
+        rules="ORD-5",
+    ),
     # --- the day closes with every document posted ---------------------------------------------------
     in_inventory(
         "CloseDay",
@@ -808,7 +966,7 @@ async def replayed(
 
 
 def test_the_scenario_covers_every_mutating_rpc() -> None:
-    """A mutating RPC added to either service needs a step here; every step is a mutating RPC, called with
+    """A mutating RPC added to any of the three services needs a step here; every step is a mutating RPC, called with
     a role its policy names."""
     assert {s.name for s in SCENARIO} == mutating_rpcs()
     assert len({s.label for s in SCENARIO}) == len(SCENARIO), "step labels must be unique"
@@ -820,12 +978,17 @@ def test_the_scenario_covers_every_mutating_rpc() -> None:
 
 
 async def test_every_mutating_rpc_replays_its_first_answer_and_changes_nothing(
-    inventory: RunningService, orders_service: RunningService
+    inventory: RunningService, orders_service: RunningService, logistics: RunningService
 ) -> None:
-    channels = {INVENTORY.full_name: inventory.channel, ORDERS.full_name: orders_service.channel}
+    channels = {
+        INVENTORY.full_name: inventory.channel,
+        ORDERS.full_name: orders_service.channel,
+        LOGISTICS.full_name: logistics.channel,
+    }
     databases = {
         "inventory": (inventory.database, await tables_of(inventory.database)),
         "orders": (orders_service.database, await tables_of(orders_service.database)),
+        "logistics": (logistics.database, await tables_of(logistics.database)),
     }
     answers: Answers = {}
     problems: list[str] = []
@@ -861,3 +1024,5 @@ def reached_what_it_meant_to(answers: Answers) -> None:
     assert (cancelled.status, cancelled.reservation_state) == (opb.ORDER_STATUS_CANCELLED, "released")
     assert answers["ReschedulePromotion"].promotion.revision == 2
     assert answers["CloseDay"].close.receipts_posted == 1
+    assert answers["DispatchParcel"].parcel.status == lg.PARCEL_STATUS_DISPATCHED
+    assert answers["ResolveExceptionCase"].exception_case.resolution == lg.RESOLUTION_CARRIER_CLAIM
