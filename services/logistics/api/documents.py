@@ -21,10 +21,11 @@ from libs.db import Database
 from libs.errors import FailedPrecondition, InvalidArgument, NotFound
 from libs.telemetry import set_attributes
 from services.logistics import documents as doc
-from services.logistics.api.pick_rows import order_ids, picked_parcels, sort_rows, walk
+from services.logistics.api.pick_rows import order_ids, picked_parcels
 from services.logistics.domain.shipments import Address, ParcelStatus
-from services.logistics.store import carriers, parcels, waves
+from services.logistics.store import carriers, parcels, pick_list, waves
 from services.logistics.store.parcels import StoredParcel
+from services.logistics.store.pick_list import PickRow, SortRow
 from services.logistics.store.waves import Wave, WaveStatus
 
 WAVE_KINDS = ("pick-list", "sort-list", "labels", "packing-slips")
@@ -62,30 +63,29 @@ def printed_address(a: Address) -> doc.Address:
     return doc.Address(a.recipient, a.phone, a.province, a.city, a.district, a.street)
 
 
-def pick_list_of(wave: Wave, packed: Sequence[StoredParcel], printed_at: datetime) -> doc.PickList:
+def pick_list_of(
+    wave: Wave, rows: Sequence[PickRow], sorting: Sequence[SortRow], printed_at: datetime
+) -> doc.PickList:
     """The printed pick list: the same walk as ``GetPickList`` answers."""
     return doc.PickList(
         wave_id=wave.wave_id,
         warehouse_code=wave.warehouse_code,
         cutoff=wave.cutoff_at,
         printed_at=printed_at,
-        orders=len({order_id for p in packed for order_id in order_ids(p)}),
-        parcels=len(packed),
+        orders=len({order_id for r in sorting for order_id in r.order_ids}),
+        parcels=len(sorting),
         lines=tuple(
-            doc.PickListLine(r.bin_code or UNBINNED, r.sku_code, r.lot_label, r.quantity)
-            for r in walk(packed)
+            doc.PickListLine(r.bin_code or UNBINNED, r.sku_code, r.lot_label, r.quantity) for r in rows
         ),
     )
 
 
-def sort_list_of(wave: Wave, packed: Sequence[StoredParcel], printed_at: datetime) -> doc.SortList:
+def sort_list_of(wave: Wave, sorting: Sequence[SortRow], printed_at: datetime) -> doc.SortList:
     """The printed sort list: the same parcels as ``GetPickList``'s, in print order."""
     return doc.SortList(
         wave_id=wave.wave_id,
         printed_at=printed_at,
-        parcels=tuple(
-            doc.SortParcel(r.parcel_id, r.order_ids, r.carrier_code, r.lines) for r in sort_rows(packed)
-        ),
+        parcels=tuple(doc.SortParcel(r.parcel_id, r.order_ids, r.carrier_code, r.lines) for r in sorting),
     )
 
 
@@ -173,13 +173,16 @@ class DocumentsApi:
         async with self.db.connection() as conn:
             wave = await waves.get(conn, wave_id)
             waves.require_closed(wave)
-            packed = picked_parcels(await parcels.of_wave(conn, wave.wave_id))
+            lists = kind in ("pick-list", "sort-list")
+            sorting = await pick_list.sort_list(conn, wave.wave_id) if lists else []
+            rows = await pick_list.walk(conn, wave.wave_id) if kind == "pick-list" else []
+            packed = [] if lists else picked_parcels(await parcels.of_wave(conn, wave.wave_id))
             names = await _carrier_names(conn) if kind == "labels" else {}
         printed_at = datetime.now(UTC)
         if kind == "pick-list":
-            return _body(PDF, await _render(doc.pick_list_pdf, pick_list_of(wave, packed, printed_at)))
+            return _body(PDF, await _render(doc.pick_list_pdf, pick_list_of(wave, rows, sorting, printed_at)))
         if kind == "sort-list":
-            return _body(PDF, await _render(doc.sort_list_pdf, sort_list_of(wave, packed, printed_at)))
+            return _body(PDF, await _render(doc.sort_list_pdf, sort_list_of(wave, sorting, printed_at)))
         # A wave whose every order was withdrawn or held has nothing to stick on a parcel.
         _require_parcels(wave, packed)
         if kind == "labels":

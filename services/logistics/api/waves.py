@@ -13,8 +13,7 @@ from libs.db import Database
 from libs.errors import InvalidArgument
 from libs.telemetry import set_attributes
 from services.logistics.api.convert import lines_to_pb, parcel_to_pb, shipment_to_pb, wave_to_pb
-from services.logistics.api.pick_rows import picked_parcels, sku_totals, sort_rows, walk
-from services.logistics.store import parcels, shipments, waves
+from services.logistics.store import parcels, pick_list, shipments, waves
 from services.logistics.workflows.wave_close import WaveClosing
 
 
@@ -96,8 +95,8 @@ class WavesApi:
         async with self.db.connection() as conn:
             wave = await waves.get(conn, request.wave_id)
             waves.require_closed(wave)
-            packed = picked_parcels(await parcels.of_wave(conn, wave.wave_id))
-        rows = walk(packed)
+            rows = await pick_list.walk(conn, wave.wave_id)
+            sorting = await pick_list.sort_list(conn, wave.wave_id)
         return pb.GetPickListResponse(
             wave=wave_to_pb(wave),
             lines=[
@@ -106,7 +105,9 @@ class WavesApi:
                 )
                 for r in rows
             ],
-            totals=[pb.PickListTotal(sku_code=sku, quantity=units) for sku, units in sku_totals(rows)],
+            totals=[
+                pb.PickListTotal(sku_code=sku, quantity=units) for sku, units in pick_list.sku_totals(rows)
+            ],
             sort_list=[
                 pb.SortListEntry(
                     print_seq=e.print_seq,
@@ -115,7 +116,7 @@ class WavesApi:
                     carrier_code=e.carrier_code,
                     lines=lines_to_pb(e.lines),
                 )
-                for e in sort_rows(packed)
+                for e in sorting
             ],
         )
 
