@@ -207,8 +207,10 @@ async def run(suite: Suite, baseline_target: str) -> dict[str, object]:
             "open_loop_p99_ms_below": 100,
             "events_per_s_at_least": 2000,
             "event_p99_ms_at_half_peak_below": 100,
-            "wave_placing_s_below": 1.0,
-            "wave_close_s_below": 1.0,
+            # Service time: the logistics consumer's busy time for the 10,000 releases (end to end is
+            # reported beside it), and the CloseWave plus GetPickList calls.
+            "wave_placing_service_s_below": 1.0,
+            "wave_close_with_pick_list_s_below": 1.0,
         },
     }
 
@@ -236,11 +238,17 @@ def table(result: dict[str, object]) -> str:
         f"events: {event['peak']['per_s']}/s outbox -> JetStream -> consumer (target >= 2000); "
         f"p99 delay at half peak {event['half_peak']['p99_ms']} ms (target < 100)"
     )
-    w: dict[str, float] = result["waves"]  # type: ignore[assignment]
+    w: dict[str, float | None] = result["waves"]  # type: ignore[assignment]
     rows.append(
-        f"waves: {w['orders']} released orders placed in {w['placing_s']} s (target < 1 s), {w['placing_per_s']}/s; "
-        f"wave closed with lots kept in {w['close_s']} s (target < 1 s) into {w['parcels']} parcels, "
-        f"pick list in {w['pick_list_s']} s; release to dispatch-ready {w['release_to_ready_per_s']} orders/s"
+        f"waves: {w['orders']} released orders placed: consumer busy {w['placing_service_s']} s (target < 1 s; "
+        f"{w['placing_spans']} event spans in {w['placing_batches']} batches), end to end {w['placing_s']} s through outbox -> JetStream -> "
+        f"consumer, {w['placing_per_s']}/s"
+    )
+    rows.append(
+        f"       wave closed with lots kept: CloseWave {w['close_s']} s (server {w['close_server_s']} s, of which "
+        f"inventory AllocatePicks {w['close_inventory_s']} s) + GetPickList {w['pick_list_s']} s (server "
+        f"{w['pick_list_server_s']} s) = {w['close_with_pick_list_s']} s (target < 1 s); {w['parcels']} parcels, "
+        f"{w['pick_rows']} pick rows; release to dispatch-ready {w['release_to_ready_per_s']} orders/s"
     )
     return "\n".join(rows)
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from shop.inventory.v1 import events_pb2
+from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -275,7 +276,7 @@ async def levels_of(conn: AsyncConnection, sku_code: str) -> list[StockLevel]:
 
 async def lots_of(
     conn: AsyncConnection,
-    sku_code: str,
+    sku_code: str | Sequence[str],
     warehouse_code: str | None = None,
     *,
     lock: bool = False,
@@ -283,11 +284,14 @@ async def lots_of(
 ) -> list[LotStock]:
     """Units per lot and bin of a SKU (non-empty only), oldest lot first; ``lock`` takes row locks.
     ``unkept`` counts only units not kept for a shipment's pick (``pick_allocations``): what an issue that
-    is not that shipment's may take."""
+    is not that shipment's may take. Several SKUs are read in one statement, SKU by SKU in code order (a
+    wave's pick allocation needs every SKU of a thousand shipments at once)."""
     on_hand: sa.ColumnElement[int] = lot_stock.c.on_hand
     if unkept:
+        # A bigint again: sum() of bigints is a numeric, which would make on-hand a Decimal (and a pick of
+        # a lot's last units a Decimal that no protobuf integer takes).
         kept = (
-            sa.select(sa.func.coalesce(sa.func.sum(pick_allocations.c.quantity), 0))
+            sa.select(sa.cast(sa.func.coalesce(sa.func.sum(pick_allocations.c.quantity), 0), sa.BigInteger))
             .where(
                 pick_allocations.c.lot_id == lot_stock.c.lot_id,
                 pick_allocations.c.warehouse_code == lot_stock.c.warehouse_code,
@@ -297,6 +301,11 @@ async def lots_of(
             .scalar_subquery()
         )
         on_hand = lot_stock.c.on_hand - kept
+    of_sku = (
+        lots.c.sku_code == sku_code
+        if isinstance(sku_code, str)
+        else lots.c.sku_code == sa.any_(sa.bindparam(None, sorted(set(sku_code)), type_=pg.ARRAY(sa.Text)))
+    )
     query = (
         sa.select(
             lot_stock.c.lot_id,
@@ -308,8 +317,14 @@ async def lots_of(
             on_hand.label("on_hand"),
         )
         .join(lots, lots.c.lot_id == lot_stock.c.lot_id)
-        .where(lots.c.sku_code == sku_code, on_hand > 0)
-        .order_by(lots.c.received_at, lot_stock.c.lot_id, lot_stock.c.warehouse_code, lot_stock.c.bin_code)
+        .where(of_sku, on_hand > 0)
+        .order_by(
+            lots.c.sku_code,
+            lots.c.received_at,
+            lot_stock.c.lot_id,
+            lot_stock.c.warehouse_code,
+            lot_stock.c.bin_code,
+        )
     )
     if warehouse_code is not None:
         query = query.where(lot_stock.c.warehouse_code == warehouse_code)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.errors import DomainError, FailedPrecondition, InvalidArgument
@@ -23,6 +24,30 @@ from services.inventory.store import ledger, reservations
 from services.inventory.store.tables import lots, pick_allocations
 
 MAX_SHIPMENTS = 2000
+
+# A call's allocations run to thousands of rows: ids are passed as one array parameter (``= ANY``) and rows
+# are inserted from arrays (``unnest``), so each statement's text is the same for any count. SQLAlchemy then
+# compiles it once and the server plans it once, where an expanding IN or a multi-row VALUES is compiled anew
+# for every count, and an executemany pays its own cost for every row.
+_TEXTS = pg.ARRAY(sa.Text)
+
+
+def _any(column: sa.Column[str], values: Sequence[str]) -> sa.ColumnElement[bool]:
+    return column == sa.any_(sa.bindparam(None, list(values), type_=_TEXTS))
+
+
+_ROW_COLUMNS = ("shipment_id", "sku_code", "lot_id", "bin_code", "order_id", "warehouse_code", "quantity")
+_GIVEN = (
+    # Parameters named "<column>_array": SQLAlchemy keeps the columns' own names for an INSERT's values.
+    sa.func.unnest(
+        *(sa.bindparam(f"{n}_array", type_=pg.ARRAY(pick_allocations.c[n].type)) for n in _ROW_COLUMNS)
+    )
+    .table_valued(*_ROW_COLUMNS)
+    .render_derived(name="given")
+)
+_INSERT = pick_allocations.insert().from_select(
+    list(_ROW_COLUMNS), sa.select(*(_GIVEN.c[n] for n in _ROW_COLUMNS))
+)
 
 
 @dataclass(frozen=True)
@@ -73,7 +98,7 @@ async def kept_for(conn: AsyncConnection, shipment_ids: Sequence[str]) -> dict[s
         await conn.execute(
             sa.select(pick_allocations, lots.c.label_id, lots.c.received_at)
             .join(lots, lots.c.lot_id == pick_allocations.c.lot_id)
-            .where(pick_allocations.c.shipment_id.in_(list(shipment_ids)))
+            .where(_any(pick_allocations.c.shipment_id, shipment_ids))
             .order_by(
                 pick_allocations.c.shipment_id,
                 pick_allocations.c.sku_code,
@@ -135,10 +160,14 @@ async def _allocate_new(
 
     keys = sorted({(sku, warehouse_of[s.order_id]) for s in wanted for sku, _ in s.lines})
     await ledger.lock_levels(conn, keys)
-    free: dict[tuple[str, str], list[LotStock]] = {
-        (sku, wh): fifo_order(await ledger.lots_of(conn, sku, wh, lock=True, unkept=True)) for sku, wh in keys
-    }
-    rows: list[dict[str, object]] = []
+    # Each warehouse's lots of all these SKUs in one statement, locked SKU by SKU as the levels just were.
+    found: dict[tuple[str, str], list[LotStock]] = {key: [] for key in keys}
+    for warehouse in sorted({wh for _, wh in keys}):
+        skus = [sku for sku, wh in keys if wh == warehouse]
+        for lot in await ledger.lots_of(conn, skus, warehouse, lock=True, unkept=True):
+            found[(lot.sku_code, warehouse)].append(lot)
+    free = {key: fifo_order(stock) for key, stock in found.items()}
+    rows: dict[str, list[object]] = {f"{name}_array": [] for name in _ROW_COLUMNS}
     for s in wanted:
         warehouse = warehouse_of[s.order_id]
         kept: list[KeptLot] = []
@@ -146,16 +175,15 @@ async def _allocate_new(
             for lot, pick in _take(free[(sku, warehouse)], quantity):
                 kept.append(KeptLot(sku, pick.lot_id, lot.label_id, pick.bin_code, pick.quantity))
         answers[s.shipment_id] = kept
-        rows.extend(
-            {
-                "shipment_id": s.shipment_id, "sku_code": k.sku_code, "lot_id": k.lot_id,
-                "bin_code": k.bin_code, "order_id": s.order_id, "warehouse_code": warehouse,
-                "quantity": k.quantity,
-            }
-            for k in kept
-        )  # fmt: skip
-    if rows:
-        await conn.execute(pick_allocations.insert(), rows)
+        for k in kept:
+            for values, value in zip(
+                rows.values(),
+                (s.shipment_id, k.sku_code, k.lot_id, k.bin_code, s.order_id, warehouse, k.quantity),
+                strict=True,
+            ):
+                values.append(value)
+    if rows["shipment_id_array"]:
+        await conn.execute(_INSERT, rows)
     return answers
 
 
@@ -210,7 +238,7 @@ async def _kept_not_issued(conn: AsyncConnection, order_ids: list[str]) -> dict[
         sa.select(
             pick_allocations.c.order_id, pick_allocations.c.sku_code, sa.func.sum(pick_allocations.c.quantity)
         )
-        .where(pick_allocations.c.order_id.in_(order_ids), sa.not_(pick_allocations.c.issued))
+        .where(_any(pick_allocations.c.order_id, order_ids), sa.not_(pick_allocations.c.issued))
         .group_by(pick_allocations.c.order_id, pick_allocations.c.sku_code)
     )
     return {(r[0], r[1]): int(r[2]) for r in rows}

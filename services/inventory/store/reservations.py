@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -67,35 +68,57 @@ async def get(conn: AsyncConnection, order_id: str, *, lock: bool = False) -> Re
     )
 
 
+_TEXTS = pg.ARRAY(sa.Text)
+
+
 async def many(
     conn: AsyncConnection, order_ids: Sequence[str], *, lock: bool = False
 ) -> dict[str, Reservation]:
     """The reservations of these orders, by order id, in two statements; ``lock`` locks them in order id
-    order, the one order every locker of several reservations uses."""
+    order, the one order every locker of several reservations uses. The ids travel as one array parameter
+    (``= ANY``): a wave's thousand orders as an expanding IN would be a statement compiled and planned
+    anew for every count."""
     ids = sorted(set(order_ids))
     if not ids:
         return {}
-    query = sa.select(reservations).where(reservations.c.order_id.in_(ids)).order_by(reservations.c.order_id)
+    # Fields by position, not by name: a name costs about a microsecond a field, thousands of rows here.
+    query = (
+        sa.select(
+            reservations.c.order_id,
+            reservations.c.warehouse_code,
+            reservations.c.status,
+            reservations.c.created_at,
+            reservations.c.shop_code,
+        )
+        .where(reservations.c.order_id == sa.any_(sa.bindparam(None, ids, type_=_TEXTS)))
+        .order_by(reservations.c.order_id)
+    )
     if lock:
         query = query.with_for_update()
     heads = (await conn.execute(query)).all()
     lines: dict[str, list[ReservedLine]] = {}
-    for r in await conn.execute(
-        sa.select(reservation_lines)
-        .where(reservation_lines.c.order_id.in_([h.order_id for h in heads]))
+    found = [h[0] for h in heads]
+    for order_id, sku_code, quantity, issued in await conn.execute(
+        sa.select(
+            reservation_lines.c.order_id,
+            reservation_lines.c.sku_code,
+            reservation_lines.c.quantity,
+            reservation_lines.c.issued,
+        )
+        .where(reservation_lines.c.order_id == sa.any_(sa.bindparam(None, found, type_=_TEXTS)))
         .order_by(reservation_lines.c.order_id, reservation_lines.c.sku_code)
     ):
-        lines.setdefault(r.order_id, []).append(ReservedLine(r.sku_code, r.quantity, r.issued))
+        lines.setdefault(order_id, []).append(ReservedLine(sku_code, quantity, issued))
     return {
-        h.order_id: Reservation(
-            order_id=h.order_id,
-            warehouse_code=h.warehouse_code,
-            status=ReservationStatus(h.status),
-            lines=tuple(lines.get(h.order_id, ())),
-            created_at=h.created_at,
-            shop_code=h.shop_code,
+        order_id: Reservation(
+            order_id=order_id,
+            warehouse_code=warehouse_code,
+            status=ReservationStatus(status),
+            lines=tuple(lines.get(order_id, ())),
+            created_at=created_at,
+            shop_code=shop_code,
         )
-        for h in heads
+        for order_id, warehouse_code, status, created_at, shop_code in heads
     }
 
 

@@ -13,7 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from libs.errors import NotFound
 from services.logistics.domain.shipments import ParcelStatus, PlannedParcel, ShipmentStatus
 from services.logistics.store import shipments as shipment_store
-from services.logistics.store.shipments import PickedLot, StoredShipment
+from services.logistics.store.shipments import (
+    PickedLot,
+    StoredShipment,
+    any_of,
+    columns,
+    insert_rows,
+    rows_of,
+)
 from services.logistics.store.tables import parcel_scans, parcels, shipment_picks, shipments
 
 
@@ -52,45 +59,46 @@ class StoredParcel:
         return units
 
 
+# A wave's parcels, the shipments put in them and their picks: one statement each, the rows as arrays
+# (see ``shipments.insert_rows``), whatever the size of the wave.
+_PARCEL_COLUMNS = ("parcel_id", "wave_id", "print_seq", "carrier_code", "shop_code", "status")
+_ADD_PARCELS = insert_rows(parcels, _PARCEL_COLUMNS)
+_PLACED = rows_of(shipments, ("shipment_id", "parcel_id"))
+_PLACE = (
+    shipments.update()
+    .where(shipments.c.shipment_id == _PLACED.c.shipment_id)
+    .values(parcel_id=_PLACED.c.parcel_id, status=ShipmentStatus.IN_PARCEL.value)
+)
+_PICK_COLUMNS = ("shipment_id", "sku_code", "lot_id", "bin_code", "lot_label", "quantity")
+_ADD_PICKS = insert_rows(shipment_picks, _PICK_COLUMNS).on_conflict_do_nothing()
+
+
 async def create(conn: AsyncConnection, planned: Sequence[PlannedParcel]) -> None:
     """Stores a closing wave's parcels and puts its shipments in them, in the caller's transaction."""
     if not planned:
         return
     wave_id = planned[0].parcel_id.rsplit("-", 1)[0]
+    status = ParcelStatus.PICKING.value
     await conn.execute(
-        parcels.insert(),
-        [
-            {
-                "parcel_id": p.parcel_id, "wave_id": wave_id, "print_seq": p.print_seq,
-                "carrier_code": p.carrier_code, "shop_code": p.shipments[0].shop_code,
-                "status": ParcelStatus.PICKING.value,
-            }
-            for p in planned
-        ],
+        _ADD_PARCELS,
+        columns(
+            _PARCEL_COLUMNS,
+            ((p.parcel_id, wave_id, p.print_seq, p.carrier_code, p.shipments[0].shop_code, status) for p in planned),
+        ),
     )  # fmt: skip
-    values = sa.values(
-        sa.column("shipment_id", sa.Text), sa.column("parcel_id", sa.Text), name="placed"
-    ).data([(s.shipment_id, p.parcel_id) for p in planned for s in p.shipments])
-    await conn.execute(
-        shipments.update()
-        .where(shipments.c.shipment_id == values.c.shipment_id)
-        .values(parcel_id=values.c.parcel_id, status=ShipmentStatus.IN_PARCEL.value)
-    )
+    placed = ((s.shipment_id, p.parcel_id) for p in planned for s in p.shipments)
+    await conn.execute(_PLACE, columns(("shipment_id", "parcel_id"), placed))
 
 
 async def record_picks(conn: AsyncConnection, picked: dict[str, list[PickedLot]]) -> None:
     """The lots the inventory service kept for each shipment (LOG-2, INV-11); kept ones stay as they are."""
     rows = [
-        {
-            "shipment_id": shipment_id, "sku_code": p.sku_code, "lot_id": p.lot_id, "bin_code": p.bin_code,
-            "lot_label": p.lot_label, "quantity": p.quantity,
-        }
+        (shipment_id, p.sku_code, p.lot_id, p.bin_code, p.lot_label, p.quantity)
         for shipment_id, lots in picked.items()
         for p in lots
-    ]  # fmt: skip
+    ]
     if rows:
-        # One statement executed per row (pipelined): a wave's picks may exceed a statement's parameters.
-        await conn.execute(insert(shipment_picks).on_conflict_do_nothing(), rows)
+        await conn.execute(_ADD_PICKS, columns(_PICK_COLUMNS, rows))
 
 
 async def set_aside(conn: AsyncConnection, refused: dict[str, str]) -> None:
@@ -110,21 +118,33 @@ async def set_aside(conn: AsyncConnection, refused: dict[str, str]) -> None:
 
 async def _scans(conn: AsyncConnection, parcel_ids: Sequence[str]) -> dict[str, dict[str, int]]:
     found: dict[str, dict[str, int]] = {}
-    for r in await conn.execute(
-        sa.select(parcel_scans).where(parcel_scans.c.parcel_id.in_(list(parcel_ids)))
-    ):
+    for r in await conn.execute(sa.select(parcel_scans).where(any_of(parcel_scans.c.parcel_id, parcel_ids))):
         found.setdefault(r.parcel_id, {})[r.sku_code] = int(r.scanned)
     return found
+
+
+# What a StoredParcel is made of, in the order the rows are unpacked below (by position: reading a row's
+# field by name costs about a microsecond, a wave has thousands of parcels).
+_STORED = (
+    parcels.c.parcel_id, parcels.c.wave_id, parcels.c.print_seq, parcels.c.carrier_code, parcels.c.shop_code,
+    parcels.c.status, parcels.c.weight_grams, parcels.c.zone, parcels.c.freight_fen, parcels.c.freight_saved_fen,
+    parcels.c.tracking_number, parcels.c.dispatched_at, parcels.c.dispatched_by, parcels.c.promised_by,
+    parcels.c.tracking_state,
+)  # fmt: skip
+
+
+def _packing_order(s: StoredShipment) -> tuple[str, int]:
+    return s.order_id, s.shipment_no
 
 
 async def _loaded(
     conn: AsyncConnection, where: sa.ColumnElement[bool], *, lock: bool = False
 ) -> list[StoredParcel]:
-    query = sa.select(parcels).where(where).order_by(parcels.c.wave_id, parcels.c.print_seq)
+    query = sa.select(*_STORED).where(where).order_by(parcels.c.wave_id, parcels.c.print_seq)
     if lock:
         query = query.with_for_update()
     rows = (await conn.execute(query)).all()
-    ids = [r.parcel_id for r in rows]
+    ids = [r[0] for r in rows]
     if not ids:
         return []
     inside: dict[str, list[StoredShipment]] = {}
@@ -133,26 +153,29 @@ async def _loaded(
     scans = await _scans(conn, ids)
     return [
         StoredParcel(
-            parcel_id=r.parcel_id,
-            wave_id=r.wave_id,
-            print_seq=r.print_seq,
-            carrier_code=r.carrier_code,
-            shop_code=r.shop_code,
-            status=ParcelStatus(r.status),
-            weight_grams=r.weight_grams,
-            zone=r.zone,
-            freight_fen=r.freight_fen,
-            freight_saved_fen=r.freight_saved_fen,
-            tracking_number=r.tracking_number or "",
-            dispatched_at=r.dispatched_at,
-            dispatched_by=r.dispatched_by,
-            shipments=tuple(sorted(inside.get(r.parcel_id, []), key=lambda s: (s.order_id, s.shipment_no))),
-            scanned=scans.get(r.parcel_id, {}),
-            promised_by=r.promised_by,
-            tracking_state=r.tracking_state,
+            parcel_id=parcel_id,
+            wave_id=wave_id,
+            print_seq=print_seq,
+            carrier_code=carrier_code,
+            shop_code=shop_code,
+            status=ParcelStatus(status),
+            weight_grams=weight_grams,
+            zone=zone,
+            freight_fen=freight_fen,
+            freight_saved_fen=freight_saved_fen,
+            tracking_number=tracking_number or "",
+            dispatched_at=dispatched_at,
+            dispatched_by=dispatched_by,
+            shipments=tuple(sorted(inside.get(parcel_id, []), key=_packing_order)),
+            scanned=scans.get(parcel_id, {}),
+            promised_by=promised_by,
+            tracking_state=tracking_state,
         )
-        for r in rows
-    ]
+        for (
+            parcel_id, wave_id, print_seq, carrier_code, shop_code, status, weight_grams, zone, freight_fen,
+            freight_saved_fen, tracking_number, dispatched_at, dispatched_by, promised_by, tracking_state,
+        ) in rows
+    ]  # fmt: skip
 
 
 async def get(

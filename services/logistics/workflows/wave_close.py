@@ -48,15 +48,17 @@ class WaveClosing:
                 wave = await waves.start_closing(conn, wave_id, actor=actor, at=datetime.now(UTC))
                 if wave.status is WaveStatus.CLOSED:
                     return wave
+                # Loaded once: the waiting ones are packed now, and the same shipments (their lines do not
+                # change) are what the inventory service is asked for below.
                 in_wave = await shipments.of_wave(conn, wave_id)
                 waiting = [s for s in in_wave if s.status is ShipmentStatus.WAITING]
                 if waiting:
                     await parcels.create(conn, parcels_of(wave_id, wave.slot, [s.waiting() for s in waiting]))
             async with self.db.connection() as conn:
-                to_pick = [
-                    s for s in await shipments.of_wave(conn, wave_id)
-                    if s.status is ShipmentStatus.IN_PARCEL and not s.picked
-                ]  # fmt: skip
+                # Only which ones, as they stand now: a shipment withdrawn since (ORD-5) is not picked, nor
+                # one whose lots an earlier attempt recorded.
+                wanted = await shipments.to_pick(conn, wave_id)
+            to_pick = [s for s in in_wave if s.shipment_id in wanted]
             picked, refused = await self.inventory.allocate(to_pick, caller=caller) if to_pick else ({}, {})
             async with self.db.transaction() as conn:
                 wave = await waves.get(conn, wave_id, lock=True)
