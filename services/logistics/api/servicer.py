@@ -50,7 +50,9 @@ def carrier_from_pb(value: pb.Carrier) -> Carrier:
         v.require(bool(zone.provinces), f"{path}.provinces", "list at least one province")
         # A price left out is a gap in the table, not free shipping.
         for price in ("first_weight_price", "additional_kg_price"):
-            v.require(zone.HasField(price), f"{path}.{price}", "is required: the table has no gap, 0 means free")
+            v.require(
+                zone.HasField(price), f"{path}.{price}", "is required: the table has no gap, 0 means free"
+            )
         first, additional = (
             fen(zone.first_weight_price, f"{path}.first_weight_price"),
             fen(zone.additional_kg_price, f"{path}.additional_kg_price"),
