@@ -14,6 +14,7 @@ from libs.errors import InvalidArgument, Violations
 from services.logistics.domain.waves import CutoffSchedule, cutoff_overrides
 from services.logistics.store import schedules
 from services.logistics.store.schedules import WarehouseSchedule
+from services.logistics.store.waves import DEFAULT_WAREHOUSE
 
 
 def _times(texts: list[str], path: str, v: Violations) -> tuple[time, ...]:
@@ -84,9 +85,7 @@ class SchedulesApi:
     async def GetWaveSchedule(
         self, request: pb.GetWaveScheduleRequest, context: Any
     ) -> pb.GetWaveScheduleResponse:
-        warehouse = request.warehouse_code.strip()
-        if not warehouse:
-            raise InvalidArgument.for_field("warehouse_code", "is required")
+        warehouse = request.warehouse_code.strip() or DEFAULT_WAREHOUSE
         async with self.db.connection() as conn:
             found = await schedules.of_warehouse(conn, warehouse)
         return pb.GetWaveScheduleResponse(schedule=schedule_to_pb(found))
