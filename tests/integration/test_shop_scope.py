@@ -5,6 +5,7 @@ refused and nothing changes. The RPCs are enumerated from the contracts, so a ne
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC
 from typing import Any
 
 import grpc
@@ -14,6 +15,7 @@ from shop.inventory.v1 import inventory_pb2 as inv
 from shop.orders.v1 import orders_pb2 as pb
 
 from libs import identity
+from libs.business_time import business_day
 from libs.policy import policy_of_method
 from tests.integration.test_inventory_stock_flow import stock
 from tests.integration.test_orders_flow import LEAD, order_request, yuan
@@ -117,7 +119,8 @@ async def test_a_token_limited_to_other_channels_cannot_use_our_shop_on_this_one
 
 
 async def test_reports_show_an_integrator_its_own_shops_only(orders_stub, our_order):
-    day = order_request().payment.paid_at.ToDatetime().date().isoformat()
+    # Net sales are by business day (Asia/Shanghai), which is not the UTC date from 16:00 UTC on.
+    day = business_day(order_request().payment.paid_at.ToDatetime(tzinfo=UTC)).isoformat()
     theirs = await orders_stub.GetNetSales(pb.GetNetSalesRequest(from_date=day, to_date=day), metadata=THEIRS)
     ours = await orders_stub.GetNetSales(pb.GetNetSalesRequest(from_date=day, to_date=day), metadata=OURS)
     assert [r.shop_code for r in theirs.rows] == []
