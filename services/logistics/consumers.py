@@ -72,6 +72,6 @@ async def order_released(
     for s in sorted(new, key=lambda s: slot[s.shipment_id]):
         if slot[s.shipment_id] not in wave_of_slot:
             wave_of_slot[slot[s.shipment_id]] = await waves.join(
-                conn, waves.DEFAULT_WAREHOUSE, s.order.released_at
+                conn, waves.DEFAULT_WAREHOUSE, s.order.released_at, plan
             )
     await shipments.add(conn, new, {s.shipment_id: wave_of_slot[slot[s.shipment_id]] for s in new})

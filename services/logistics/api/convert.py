@@ -96,6 +96,6 @@ def wave_to_pb(w: Wave) -> pb.Wave:
         status=WAVE_STATUS.to_pb(w.status),
         shipments=w.shipments,
         parcels=w.parcels,
-        closed_at=to_timestamp(w.closed_at) if w.closed_at and w.status is not w.status.OPEN else None,
+        closed_at=to_timestamp(w.closed_at) if w.closed_at else None,
         closed_by=w.closed_by,
     )

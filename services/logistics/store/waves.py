@@ -53,12 +53,17 @@ def cutoff_of(slot: WaveSlot) -> datetime:
     return datetime.combine(slot.day, slot.cutoff, tzinfo=BUSINESS_ZONE)
 
 
-async def join(conn: AsyncConnection, warehouse_code: str, released_at: datetime) -> str:
+async def join(
+    conn: AsyncConnection,
+    warehouse_code: str,
+    released_at: datetime,
+    plan: schedules.WarehouseSchedule | None = None,
+) -> str:
     """The open wave an order released at ``released_at`` ships in (LOG-1), created if new and locked
     shared until the caller's transaction ends. The warehouse's own schedule decides (``schedules``); a
     wave closed already (early by the clerk, or at its cut-off before the release arrived) passes the
-    order to the next wave."""
-    plan = await schedules.of_warehouse(conn, warehouse_code)
+    order to the next wave. ``plan`` is the warehouse's schedule when the caller has read it already."""
+    plan = plan or await schedules.of_warehouse(conn, warehouse_code)
     slot = slot_for(released_at, plan.normal, plan.overrides)
     while True:
         wave_id = wave_id_for(warehouse_code, slot)
