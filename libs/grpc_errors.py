@@ -8,6 +8,7 @@ import grpc
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
+from shop.common.v1 import problem_pb2
 
 from libs.errors import DomainError, FieldViolation, Violations, error_for_code
 
@@ -97,3 +98,28 @@ def required(items: Sequence[Message], path: str, *fields: str) -> None:
         for name in fields:
             violations.require(item.HasField(name), f"{path}[{i}].{name}", "is required")
     violations.raise_if_any()
+
+
+def to_problem(error: DomainError) -> problem_pb2.Problem:
+    """One batch item's refusal, carrying what a single call's status would (code, reason, fields)."""
+    return problem_pb2.Problem(
+        code=error.code,
+        reason=error.reason,
+        message=_clip(error.message, MAX_MESSAGE),
+        violations=[
+            problem_pb2.FieldViolation(
+                field=_clip(v.field, MAX_DESCRIPTION), description=_clip(v.description, MAX_DESCRIPTION)
+            )
+            for v in error.violations[:50]
+        ],
+    )
+
+
+def from_problem(problem: problem_pb2.Problem) -> DomainError:
+    """The DomainError a batch item's ``problem`` stands for: the error a single call would have raised."""
+    return error_for_code(
+        problem.code,
+        problem.message,
+        violations=[FieldViolation(v.field, v.description) for v in problem.violations],
+        reason=problem.reason,
+    )

@@ -267,6 +267,17 @@ SCENARIO: tuple[Step, ...] = (
         lambda a: pb.ReserveStockRequest(order_id="RP-ORDER-1", lines=lines((TEA, 3))),
         rules="INV-10",
     ),
+    in_inventory(  # a review batch's reservations: one order reserved, one refused for short stock
+        "BatchReserveStock",
+        SHOP,
+        lambda a: pb.BatchReserveStockRequest(
+            orders=[
+                pb.ReserveStockRequest(order_id="RP-ORDER-B1", lines=lines((TEA, 1))),
+                pb.ReserveStockRequest(order_id="RP-ORDER-B2", lines=lines((TEA, 100_000))),
+            ]
+        ),
+        rules="INV-10, ORD-3",
+    ),
     in_inventory(  # a closing wave keeps a shipment's lots (LOG-2)
         "AllocatePicks",
         PORTER,

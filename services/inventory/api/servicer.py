@@ -12,6 +12,7 @@ from shop.inventory.v1 import inventory_pb2_grpc as pb_grpc
 from libs import identity
 from libs.db import Database
 from libs.errors import DomainError, InvalidArgument, PermissionDenied
+from libs.grpc_errors import to_problem
 from libs.telemetry import set_attributes
 from libs.timestamps import from_timestamp
 from services.inventory.api.convert import (
@@ -31,7 +32,12 @@ from services.inventory.domain import access as access_rules
 from services.inventory.domain import places
 from services.inventory.domain.lots import label_id_for
 from services.inventory.domain.places import warehouse_or_default
-from services.inventory.domain.reservations import hold_request, reservation_request
+from services.inventory.domain.reservations import (
+    MAX_BATCH,
+    ReservationRequest,
+    hold_request,
+    reservation_request,
+)
 from services.inventory.domain.skus import DEFAULT_KIND, new_sku
 from services.inventory.domain.stock import Movement, MovementKind, available_for_sale, put_away, stock_in
 from services.inventory.store import (
@@ -264,6 +270,58 @@ class InventoryServicer(ReceivingApi, TransfersApi, CountsApi, PlanningApi, pb_g
         async with self.db.transaction() as conn:
             reservation, created = await reservations.reserve(conn, wanted, actor=caller.subject)
         return pb.ReserveStockResponse(reservation=reservation_to_pb(reservation), created=created)
+
+    async def BatchReserveStock(
+        self, request: pb.BatchReserveStockRequest, context: Any
+    ) -> pb.BatchReserveStockResponse:
+        caller = identity.current()
+        if not 1 <= len(request.orders) <= MAX_BATCH:
+            raise InvalidArgument.for_field("orders", f"must hold 1 to {MAX_BATCH} orders")
+        seen: dict[str, int] = {}
+        for i, order in enumerate(request.orders):
+            if order.order_id in seen:
+                raise InvalidArgument.for_field(
+                    f"orders[{i}].order_id",
+                    f"repeats orders[{seen[order.order_id]}]; an order is reserved once",
+                )
+            seen[order.order_id] = i
+        # Each order is checked on its own: a bad one is answered with its problem, the others go on.
+        answers: list[reservations.Answer | None] = []
+        wanted: list[ReservationRequest] = []
+        for order in request.orders:
+            try:
+                one = reservation_request(
+                    order.order_id,
+                    warehouse_or_default(order.warehouse_code),
+                    [(line.sku_code, line.quantity) for line in order.lines],
+                    order.shop_code,
+                )
+                if not caller.acts_for(one.shop_code):
+                    raise PermissionDenied.for_field(
+                        "shop_code",
+                        f"this token does not act for shop {one.shop_code!r}",
+                        reason="SHOP_NOT_GRANTED",
+                    )
+            except DomainError as err:
+                answers.append(err)
+                continue
+            answers.append(None)
+            wanted.append(one)
+        async with self.db.transaction() as conn:
+            reserved = iter(await reservations.reserve_many(conn, wanted, actor=caller.subject))
+        outcomes = []
+        for order, answer in zip(request.orders, answers, strict=True):
+            answer = answer or next(reserved)
+            if isinstance(answer, DomainError):
+                outcomes.append(pb.ReservationOutcome(order_id=order.order_id, problem=to_problem(answer)))
+            else:
+                reservation, created = answer
+                outcomes.append(
+                    pb.ReservationOutcome(
+                        order_id=order.order_id, reservation=reservation_to_pb(reservation), created=created
+                    )
+                )
+        return pb.BatchReserveStockResponse(outcomes=outcomes)
 
     async def ReleaseReservation(
         self, request: pb.ReleaseReservationRequest, context: Any

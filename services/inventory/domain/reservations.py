@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from libs.errors import Violations
-from services.inventory.domain.stock import MAX_MOVEMENT_QUANTITY
+from libs.errors import DomainError, FailedPrecondition, Violations
+from services.inventory.domain.stock import MAX_MOVEMENT_QUANTITY, StockLevel
 
 MAX_LINES = 500
+#: Orders reserved in one batch call: above a review batch's 200 (ORD-3), with room to spare.
+MAX_BATCH = 500
 MAX_CODE = 64
 #: INV-9: a hold with no stated period expires after 7 days.
 DEFAULT_HOLD_PERIOD = timedelta(days=7)
@@ -73,6 +76,43 @@ def reservation_request(
     return ReservationRequest(
         order_id, warehouse_code, tuple(Line(s, q) for s, q in sorted(merged.items())), shop_code.strip()
     )
+
+
+def shortage(line_index: int, level: StockLevel) -> DomainError:
+    """INV-10: line ``line_index`` of an order does not fit in what ``level`` has available."""
+    return FailedPrecondition.for_field(
+        f"lines[{line_index}].quantity",
+        f"not enough stock of {level.sku_code} in {level.warehouse_code}: available {level.available}, "
+        f"on hand {level.on_hand}, reserved {level.reserved}, held {level.held}",
+        reason="INSUFFICIENT_STOCK",
+    )
+
+
+def serve_in_turn(
+    requests: Sequence[ReservationRequest], levels: Mapping[tuple[str, str], StockLevel]
+) -> list[DomainError | None]:
+    """INV-10 for a batch of orders: first come first served, each order takes all its lines or none.
+
+    ``levels`` are the locked stock levels by (SKU, warehouse) (a missing one has nothing). Returns, per
+    request, None when it is reserved, or the shortage of its first line that does not fit: exactly what
+    reserving the orders one after another, in this order, would answer.
+    """
+    current = dict(levels)
+    outcomes: list[DomainError | None] = []
+    for request in requests:
+        taken: dict[tuple[str, str], StockLevel] = {}
+        refused: DomainError | None = None
+        for i, line in enumerate(request.lines):
+            key = (line.sku_code, request.warehouse_code)
+            level = current.get(key) or StockLevel(line.sku_code, request.warehouse_code, 0, 0, 0, True)
+            if level.available < line.quantity:
+                refused = shortage(i, level)
+                break
+            taken[key] = replace(level, reserved=level.reserved + line.quantity)
+        if refused is None:
+            current.update(taken)
+        outcomes.append(refused)
+    return outcomes
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,23 @@ from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from libs.errors import AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, NotFound
 from services.inventory.domain.lots import Pick, pick_fifo
-from services.inventory.domain.reservations import Line, ReservationRequest, ReservationStatus
-from services.inventory.domain.stock import Movement, MovementKind
+from services.inventory.domain.reservations import (
+    Line,
+    ReservationRequest,
+    ReservationStatus,
+    serve_in_turn,
+)
+from services.inventory.domain.stock import Movement, MovementKind, StockLevel
 from services.inventory.store import catalogue, ledger
-from services.inventory.store.tables import pick_allocations, reservation_lines, reservations
+from services.inventory.store.tables import (
+    pick_allocations,
+    reservation_lines,
+    reservations,
+    stock_levels,
+    warehouses,
+)
 
 DOCUMENT = "order"
 
@@ -210,6 +221,212 @@ async def reserve(
         ),
         True,
     )
+
+
+Answer = tuple[Reservation, bool] | DomainError
+
+
+async def reserve_many(
+    conn: AsyncConnection, requests: Sequence[ReservationRequest], *, actor: str
+) -> list[Answer]:
+    """Reserves many orders at once, each all or nothing, first come first served in the given order
+    (INV-10): per order, what ``reserve`` would answer for it alone, as (reservation, created) or the
+    error that refused it.
+
+    Set-based, in the lock order of ``reserve``: the orders' reservation keys are claimed (in order id
+    order), then the stock levels of every line are locked in (SKU, warehouse) order and read once; the
+    orders are fitted in memory, and the accepted ones written in a handful of statements whatever their
+    number. A refused order's claim is removed before the transaction ends, so nobody ever sees it.
+    """
+    answers: dict[int, Answer] = {}
+    # Not dict(result): a Result has keys(), so dict() would read it as a mapping.
+    sellable: dict[str, bool] = {
+        code: flag
+        for code, flag in await conn.execute(
+            sa.select(warehouses.c.warehouse_code, warehouses.c.sellable).where(
+                warehouses.c.warehouse_code
+                == sa.any_(sa.bindparam(None, sorted({r.warehouse_code for r in requests}), type_=_TEXTS))
+            )
+        )
+    }
+    for i, request in enumerate(requests):
+        if request.warehouse_code not in sellable:
+            answers[i] = NotFound.for_field(
+                "warehouse_code",
+                f"unknown warehouse {request.warehouse_code!r}",
+                reason="WAREHOUSE_NOT_FOUND",
+            )
+        elif not sellable[request.warehouse_code]:
+            answers[i] = FailedPrecondition.for_field(
+                "warehouse_code",
+                "stock in a defective-goods warehouse is never for sale (INV-2)",
+                reason="NOT_SELLABLE",
+            )
+    wanted = {i: r for i, r in enumerate(requests) if i not in answers}
+    created_at = await _claim(conn, [r for r in wanted.values()], actor=actor)
+    existing = await many(
+        conn, [r.order_id for r in wanted.values() if r.order_id not in created_at], lock=True
+    )
+    reopen: set[str] = set()
+    for i, request in list(wanted.items()):
+        found = existing.get(request.order_id)
+        if found is None:
+            continue
+        if found.status is ReservationStatus.CUT:
+            reopen.add(request.order_id)  # cut by a count (INV-13): reserves afresh
+        elif not _same_request(found, request):
+            answers[i] = AlreadyExists.for_field(
+                "order_id", "already has a reservation with other lines", reason="RESERVATION_EXISTS"
+            )
+            del wanted[i]
+        else:
+            answers[i] = (found, False)
+            del wanted[i]
+
+    unknown = await catalogue.unknown_skus(
+        conn, sorted({x.sku_code for r in wanted.values() for x in r.lines})
+    )
+    for i, request in list(wanted.items()):
+        for n, line in enumerate(request.lines):
+            if line.sku_code in unknown:
+                answers[i] = NotFound.for_field(
+                    f"lines[{n}].sku_code", f"unknown SKU {line.sku_code!r}", reason="SKU_NOT_FOUND"
+                )
+                del wanted[i]
+                break
+
+    order = sorted(wanted)
+    levels = await _lock_levels(
+        conn, {(x.sku_code, r.warehouse_code) for r in wanted.values() for x in r.lines}
+    )
+    fits = serve_in_turn([wanted[i] for i in order], levels)
+    for i, refused in zip(order, fits, strict=True):
+        if refused is not None:
+            answers[i] = refused
+    accepted = [wanted[i] for i in order if i not in answers]
+    for request in accepted:
+        if request.order_id in reopen:
+            created_at[request.order_id] = await _reopen(conn, request)
+    if accepted:
+        await conn.execute(
+            reservation_lines.insert(),
+            [
+                {"order_id": r.order_id, "sku_code": line.sku_code, "quantity": line.quantity}
+                for r in accepted
+                for line in r.lines
+            ],
+        )
+        await ledger.post(
+            conn,
+            [
+                _movement(MovementKind.RESERVATION, r.order_id, r.warehouse_code, line, +1)
+                for r in accepted
+                for line in r.lines
+            ],
+            actor=actor,
+        )
+    unclaimed = sorted(
+        requests[i].order_id
+        for i, answer in answers.items()
+        if isinstance(answer, DomainError) and requests[i].order_id in created_at
+    )
+    if unclaimed:
+        await conn.execute(
+            reservations.delete().where(
+                reservations.c.order_id == sa.any_(sa.bindparam(None, unclaimed, type_=_TEXTS))
+            )
+        )
+    for i in order:
+        if i in answers:
+            continue
+        request = wanted[i]
+        answers[i] = (
+            Reservation(
+                order_id=request.order_id,
+                warehouse_code=request.warehouse_code,
+                status=ReservationStatus.ACTIVE,
+                lines=tuple(ReservedLine(line.sku_code, line.quantity, 0) for line in request.lines),
+                created_at=created_at[request.order_id],
+                shop_code=request.shop_code,
+            ),
+            True,
+        )
+    return [answers[i] for i in range(len(requests))]
+
+
+async def _claim(
+    conn: AsyncConnection, requests: Sequence[ReservationRequest], *, actor: str
+) -> dict[str, datetime]:
+    """Inserts the reservation rows that do not exist yet, in order id order (the order every claimer of
+    several keys uses); returns the claimed ones' creation times by order id."""
+    if not requests:
+        return {}
+    ordered = sorted(requests, key=lambda r: r.order_id)
+    rows = sa.select(
+        sa.func.unnest(
+            sa.bindparam(None, [r.order_id for r in ordered], type_=_TEXTS),
+            sa.bindparam(None, [r.warehouse_code for r in ordered], type_=_TEXTS),
+            sa.bindparam(None, [r.shop_code for r in ordered], type_=_TEXTS),
+        )
+        .table_valued("order_id", "warehouse_code", "shop_code")
+        .render_derived()
+    ).subquery()
+    claimed = await conn.execute(
+        insert(reservations)
+        .from_select(
+            ["order_id", "warehouse_code", "shop_code", "status", "created_by"],
+            sa.select(
+                rows.c.order_id,
+                rows.c.warehouse_code,
+                rows.c.shop_code,
+                sa.literal(ReservationStatus.ACTIVE.value),
+                sa.literal(actor),
+            ).order_by(rows.c.order_id),
+        )
+        .on_conflict_do_nothing()
+        .returning(reservations.c.order_id, reservations.c.created_at)
+    )
+    return {order_id: at for order_id, at in claimed.all()}
+
+
+async def _lock_levels(
+    conn: AsyncConnection, keys: set[tuple[str, str]]
+) -> dict[tuple[str, str], StockLevel]:
+    """Locks and reads the stock levels of (SKU, warehouse) pairs in the service's lock order; a pair
+    without a row has nothing and is absent."""
+    if not keys:
+        return {}
+    ordered = sorted(keys)
+    wanted = (
+        sa.func.unnest(
+            sa.bindparam(None, [s for s, _ in ordered], type_=_TEXTS),
+            sa.bindparam(None, [w for _, w in ordered], type_=_TEXTS),
+        )
+        .table_valued("sku_code", "warehouse_code")
+        .render_derived()
+    )
+    rows = await conn.execute(
+        sa.select(
+            stock_levels.c.sku_code,
+            stock_levels.c.warehouse_code,
+            stock_levels.c.on_hand,
+            stock_levels.c.reserved,
+            stock_levels.c.held,
+            warehouses.c.sellable,
+        )
+        .select_from(stock_levels)
+        .join(warehouses, warehouses.c.warehouse_code == stock_levels.c.warehouse_code)
+        .join(
+            wanted,
+            sa.and_(
+                wanted.c.sku_code == stock_levels.c.sku_code,
+                wanted.c.warehouse_code == stock_levels.c.warehouse_code,
+            ),
+        )
+        .order_by(stock_levels.c.sku_code, stock_levels.c.warehouse_code)
+        .with_for_update(of=stock_levels)
+    )
+    return {(r[0], r[1]): StockLevel(*r) for r in rows.all()}
 
 
 async def _reopen(conn: AsyncConnection, request: ReservationRequest) -> datetime:
