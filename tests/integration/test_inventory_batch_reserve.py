@@ -51,15 +51,18 @@ def scenario(p: str) -> list[list[pb.ReserveStockRequest]]:
     return [first, again]
 
 
+Answer = tuple[str, str, list[str], list[tuple[str, int]], bool]
+
+
 def answer(
     p: str, code: str, reason: str, fields: list[str], reservation: pb.Reservation | None, created: bool
-):
+) -> Answer:
     """An outcome with the scenario's prefix taken out, so two runs compare."""
     lines = [(x.sku_code.replace(p, "P"), x.quantity) for x in reservation.lines] if reservation else []
     return code, reason, sorted(fields), lines, created
 
 
-async def singles(stub, p: str) -> list[tuple]:
+async def singles(stub, p: str) -> list[Answer]:
     outcomes = []
     for request in [r for rounds in scenario(p) for r in rounds]:
         try:
@@ -72,7 +75,7 @@ async def singles(stub, p: str) -> list[tuple]:
     return outcomes
 
 
-async def batch(stub, p: str) -> list[tuple]:
+async def batch(stub, p: str) -> list[Answer]:
     outcomes = []
     for requests in scenario(p):
         reply = await stub.BatchReserveStock(pb.BatchReserveStockRequest(orders=requests), metadata=ONE_SHOP)
