@@ -80,32 +80,47 @@ async def publish(conn: AsyncConnection, outbox: sa.Table, aggregate_id: str, ev
     of the current span; its context goes with the event, so the consumer's span becomes its child and
     the trace crosses the broker.
     """
-    spec = catalogue().of(event)
-    event_id = uuid.uuid4()
-    with _tracer.start_as_current_span(
-        f"create {spec.subject}",
-        kind=trace.SpanKind.PRODUCER,
-        attributes={
-            "messaging.system": "nats",
-            "messaging.operation.type": "create",
-            "messaging.destination.name": spec.subject,
-            "messaging.message.id": str(event_id),
-        },
-    ):
-        carrier: dict[str, str] = {}
-        propagate.inject(carrier)
-        await conn.execute(
-            outbox.insert().values(
-                event_id=event_id,
-                topic=spec.subject,
-                aggregate_id=aggregate_id,
-                payload_type=spec.full_name,
-                payload=event.SerializeToString(deterministic=True),
-                traceparent=carrier.get("traceparent", ""),
-                tracestate=carrier.get("tracestate", ""),
-            )
-        )
+    (event_id,) = await publish_many(conn, outbox, [(aggregate_id, event)])
     return event_id
+
+
+async def publish_many(
+    conn: AsyncConnection, outbox: sa.Table, events: Sequence[tuple[str, Message]]
+) -> list[uuid.UUID]:
+    """Adds (aggregate id, event) pairs to the outbox in one statement, in the caller's transaction; each
+    event gets its own PRODUCER span as with ``publish``, so every consumer's span has its own parent."""
+    rows: list[dict[str, object]] = []
+    ids: list[uuid.UUID] = []
+    for aggregate_id, event in events:
+        spec = catalogue().of(event)
+        event_id = uuid.uuid4()
+        ids.append(event_id)
+        with _tracer.start_as_current_span(
+            f"create {spec.subject}",
+            kind=trace.SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "nats",
+                "messaging.operation.type": "create",
+                "messaging.destination.name": spec.subject,
+                "messaging.message.id": str(event_id),
+            },
+        ):
+            carrier: dict[str, str] = {}
+            propagate.inject(carrier)
+        rows.append(
+            {
+                "event_id": event_id,
+                "topic": spec.subject,
+                "aggregate_id": aggregate_id,
+                "payload_type": spec.full_name,
+                "payload": event.SerializeToString(deterministic=True),
+                "traceparent": carrier.get("traceparent", ""),
+                "tracestate": carrier.get("tracestate", ""),
+            }
+        )
+    if rows:
+        await conn.execute(outbox.insert(), rows)
+    return ids
 
 
 def backoff(attempts: int, *, base: float = 0.5, cap: float = 30.0) -> timedelta:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -31,9 +30,6 @@ from services.orders.saga.reservation import ReservationSaga
 from services.orders.store import order_repository, orders, promotions
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["OrdersService"].full_name
-# Concurrent reviews within one batch: enough to overlap the inventory round trips, few enough to keep
-# the database pool free for other calls.
-REVIEW_CONCURRENCY = 8
 
 
 def _payment(value: pb.Payment, field: str) -> Payment:
@@ -179,16 +175,16 @@ class OrdersServicer(AmendmentsApi, PromotionsApi, pb_grpc.OrdersServiceServicer
         caller = identity.current()
         order_ids = list(dict.fromkeys(request.order_ids))
         check_batch_size(len(order_ids))
-        gate = asyncio.Semaphore(REVIEW_CONCURRENCY)
-
-        async def review(order_id: str) -> pb.ReviewOutcome:
-            async with gate:
-                try:
-                    return _outcome(order_id, await self.saga.review(order_id, caller=caller))
-                except DomainError as err:
-                    return _outcome(order_id, None, err)
-
-        return pb.ReviewOrdersResponse(outcomes=await asyncio.gather(*(review(o) for o in order_ids)))
+        # The batch's stock is reserved first come first served in the order the supervisor listed it.
+        ended = await self.saga.review_batch(order_ids, caller=caller)
+        return pb.ReviewOrdersResponse(
+            outcomes=[
+                _outcome(order_id, None, answer)
+                if isinstance(answer, DomainError)
+                else _outcome(order_id, answer)
+                for order_id, answer in ((order_id, ended[order_id]) for order_id in order_ids)
+            ]
+        )
 
     async def ReleaseToWarehouse(
         self, request: pb.ReleaseToWarehouseRequest, context: Any

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from shop.inventory.v1 import inventory_pb2 as pb
 from shop.inventory.v1 import inventory_pb2_grpc
 
 from libs import config, identity
-from libs.errors import NotFound
+from libs.errors import DomainError, NotFound
 from libs.grpc_client import call, open_channel
+from libs.grpc_errors import from_problem
 from services.orders.domain.intake import OrderLine
+from services.orders.domain.order import Order
 
 
 class InventoryClient:
@@ -33,6 +36,32 @@ class InventoryClient:
             ),
             caller=caller,
         )
+
+    async def reserve_many(
+        self, orders: Sequence[Order], *, caller: identity.Identity
+    ) -> dict[str, DomainError | None]:
+        """Reserves a review batch's orders in one call, each all or nothing (INV-10), first come first
+        served in the given order: per order id, None when reserved, else the error ``reserve`` would have
+        raised for it alone. Unavailable, DeadlineExceeded or Aborted for the call say nothing of any
+        order; the call is idempotent per order and may be repeated."""
+        reply = await call(
+            self.stub.BatchReserveStock,
+            pb.BatchReserveStockRequest(
+                orders=[
+                    pb.ReserveStockRequest(
+                        order_id=o.order_id,
+                        shop_code=o.shop_code,
+                        lines=[pb.StockLine(sku_code=x.sku_code, quantity=x.quantity) for x in o.lines],
+                    )
+                    for o in orders
+                ]
+            ),
+            caller=caller,
+        )
+        return {
+            outcome.order_id: from_problem(outcome.problem) if outcome.HasField("problem") else None
+            for outcome in reply.outcomes
+        }
 
     async def release(self, order_id: str, reason: str, *, caller: identity.Identity) -> None:
         """Releases the order's reservation; an order with none is fine (nothing to give back)."""

@@ -14,7 +14,7 @@ books their answers.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from opentelemetry import trace
@@ -23,7 +23,9 @@ from libs.db import Database
 from libs.errors import (
     Aborted,
     DeadlineExceeded,
+    DomainError,
     FailedPrecondition,
+    Internal,
     InvalidArgument,
     NotFound,
     Unavailable,
@@ -40,8 +42,14 @@ _tracer = trace.get_tracer(__name__)
 
 # Outcomes that say nothing about whether inventory acted: repeat the step later.
 UNKNOWN_OUTCOME = (Unavailable, DeadlineExceeded, Aborted)
+# Inventory's answers that it did not reserve: the order goes to the exception queue.
+REFUSALS = (FailedPrecondition, NotFound, InvalidArgument)
 # Inventory's reasons for "not enough stock now", as opposed to a request that can never succeed.
 SHORT_STOCK_REASONS = frozenset({"INSUFFICIENT_STOCK", "INSUFFICIENT_LOT_STOCK"})
+
+
+def _not_found(order_id: str) -> DomainError:
+    return NotFound.for_field("order_id", f"no order {order_id!r}", reason="ORDER_NOT_FOUND")
 
 
 class ReservationSaga:
@@ -71,6 +79,76 @@ class ReservationSaga:
                 return order
             return await self._reserve(order, caller=caller)
 
+    async def review_batch(
+        self, order_ids: Sequence[str], *, caller: Identity
+    ) -> dict[str, Order | DomainError]:
+        """Reviews a batch of orders (ORD-2, ORD-3) with one reservation call for all that pass; returns
+        each order as it ends, or the error that stopped it, exactly as ``review`` would one by one.
+
+        The same three steps as ``review``, each for the whole batch: the intent of every order that
+        passes its checks commits in one transaction, inventory reserves them all in one call (first
+        come first served in the batch's order), and the answers are booked in one transaction. A crash
+        between the steps leaves orders ``reserving``, which ``resume`` finishes one by one.
+        """
+        with _tracer.start_as_current_span("orders.review_batch"):
+            set_attributes(batch_size=len(order_ids))
+            ended: dict[str, Order | DomainError] = {}
+            async with self.db.transaction() as conn:
+                loaded = await order_repository.load_many(conn, order_ids, lock=True)
+                at = datetime.now(UTC)
+                to_reserve: list[Order] = []
+                for order_id in order_ids:
+                    order = loaded.get(order_id)
+                    if order is None:
+                        ended[order_id] = _not_found(order_id)
+                        continue
+                    try:
+                        if order.review(actor=caller.subject, at=at):
+                            to_reserve.append(order)
+                    except DomainError as err:
+                        ended[order_id] = err
+                        continue
+                    ended[order_id] = order
+                await order_repository.save_many(conn, list(loaded.values()))
+            if to_reserve:
+                ended.update(await self._reserve_batch(to_reserve, caller=caller))
+            return ended
+
+    async def _reserve_batch(self, batch: list[Order], *, caller: Identity) -> dict[str, Order | DomainError]:
+        actor = caller.subject
+        answers: dict[str, DomainError | None]
+        try:
+            answers = await self.inventory.reserve_many(batch, caller=caller)
+        except UNKNOWN_OUTCOME as err:
+            log.warning("batch reservation outcome unknown: %s", err.message, extra={"orders": len(batch)})
+            answers = {o.order_id: err for o in batch}
+        except DomainError as err:
+            # The call itself was refused (not any one order): each order stays reserving, as a single
+            # review refused this way would, and its error is its answer.
+            return {o.order_id: err for o in batch}
+        ended: dict[str, Order | DomainError] = {}
+        async with self.db.transaction() as conn:
+            loaded = await order_repository.load_many(conn, [o.order_id for o in batch], lock=True)
+            at = datetime.now(UTC)
+            for asked in batch:
+                order = loaded.get(asked.order_id)
+                if order is None:  # orders are never deleted; kept for a database restored meanwhile
+                    ended[asked.order_id] = _not_found(asked.order_id)
+                    continue
+                answer = answers.get(order.order_id, Internal("inventory did not answer for this order"))
+                ended[order.order_id] = order
+                if answer is None:
+                    order.reserved(actor=actor, at=at)
+                elif isinstance(answer, UNKNOWN_OUTCOME):
+                    order.reservation_unconfirmed(answer.code, actor=actor, at=at)
+                elif isinstance(answer, REFUSALS):
+                    short = answer.reason in SHORT_STOCK_REASONS
+                    order.reservation_refused(answer.message, short_stock=short, actor=actor, at=at)
+                else:
+                    ended[order.order_id] = answer
+            await order_repository.save_many(conn, list(loaded.values()))
+        return ended
+
     async def _reserve(self, order: Order, *, caller: Identity) -> Order:
         actor = caller.subject
         try:
@@ -81,7 +159,7 @@ class ReservationSaga:
             return await self._book(
                 order.order_id, lambda o, at: o.reservation_unconfirmed(cause, actor=actor, at=at)
             )
-        except (FailedPrecondition, NotFound, InvalidArgument) as err:
+        except REFUSALS as err:
             detail, short = err.message, err.reason in SHORT_STOCK_REASONS
             return await self._book(
                 order.order_id,

@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import uuid
 import weakref
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from google.protobuf.message import Message
 from shop.orders.v1 import events_pb2, orders_pb2
+from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.errors import NotFound
 from libs.money import money
-from libs.outbox import publish
+from libs.outbox import publish_many
 from libs.timestamps import to_timestamp
 from services.orders.domain.amendments import Amendments, Invoice, Shipment
 from services.orders.domain.intake import Address, Channel, OrderLine
@@ -207,6 +211,36 @@ async def load(conn: AsyncConnection, order_id: str, *, lock: bool) -> Order:
     return order
 
 
+async def load_many(conn: AsyncConnection, order_ids: Sequence[str], *, lock: bool) -> dict[str, Order]:
+    """The orders among ``order_ids`` that exist, by id, in one statement; ids that name none (or cannot)
+    are absent. With ``lock`` the rows are locked in order id order, the order every locker of several
+    orders uses, so two batches never deadlock."""
+    ids = sorted({oid for oid in (_uuid_or_none(x) for x in order_ids) if oid is not None})
+    if not ids:
+        return {}
+    query = _LOAD.where(orders.c.order_id == sa.any_(sa.bindparam(None, ids, type_=_UUIDS))).order_by(
+        orders.c.order_id
+    )
+    if lock:
+        query = query.with_for_update(of=orders)
+    loaded: dict[str, Order] = {}
+    for row in await conn.execute(query):
+        order = _order(row._mapping)
+        _stored[order] = _Stored(_row(order), order.amendments, locked=lock)
+        loaded[order.order_id] = order
+    return loaded
+
+
+_UUIDS = pg.ARRAY(pg.UUID(as_uuid=True))
+
+
+def _uuid_or_none(order_id: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(order_id)
+    except ValueError:
+        return None
+
+
 def _order(m: Any) -> Order:
     shipments: list[list[Any]] = m["shipments"] or []
     return Order(
@@ -248,39 +282,63 @@ def _order(m: Any) -> Order:
 async def save(conn: AsyncConnection, order: Order) -> None:
     """Writes what the order's commands changed since it was loaded (or last saved), in the caller's
     transaction, and its events to the outbox; then the order forgets its recorded entries and events."""
-    stored = _stored.get(order)
-    if stored is None:
-        raise RuntimeError(f"order {order.order_id} was neither loaded nor added here")
-    row = _row(order)
-    changed = {column: value for column, value in row.items() if stored.row[column] != value}
-    recorded = order.new_timeline or order.pending_events or order.new_refunds
-    if not (changed or recorded or order.amendments != stored.amendments):
-        return
-    if not stored.locked:
-        raise RuntimeError(f"order {order.order_id} is changed only as loaded with lock=True")
-    oid = parse_id(order.order_id)
-    if changed:
-        await conn.execute(
-            orders.update().where(orders.c.order_id == oid).values(updated_at=sa.func.now(), **changed)
+    await save_many(conn, [order])
+
+
+async def save_many(conn: AsyncConnection, changed_orders: Sequence[Order]) -> None:
+    """``save`` for many orders in a few statements whatever their number (a review batch): one UPDATE
+    per set of changed columns, one INSERT each for refunds, timeline entries and outbox events."""
+    updates: dict[tuple[str, ...], list[dict[str, object]]] = defaultdict(list)
+    new_refunds: list[dict[str, object]] = []
+    timeline: list[dict[str, object]] = []
+    events: list[tuple[str, Message]] = []
+    for order in changed_orders:
+        stored = _stored.get(order)
+        if stored is None:
+            raise RuntimeError(f"order {order.order_id} was neither loaded nor added here")
+        row = _row(order)
+        changed = {column: value for column, value in row.items() if stored.row[column] != value}
+        recorded = order.new_timeline or order.pending_events or order.new_refunds
+        if not (changed or recorded or order.amendments != stored.amendments):
+            continue
+        if not stored.locked:
+            raise RuntimeError(f"order {order.order_id} is changed only as loaded with lock=True")
+        oid = parse_id(order.order_id)
+        if changed:
+            # Parameters are prefixed: a bind named like a column is reserved in an UPDATE's SET.
+            updates[tuple(sorted(changed))].append(
+                {"_order_id": oid, **{f"_{c}": v for c, v in changed.items()}}
+            )
+        await _save_amendments(conn, oid, order.amendments, stored.amendments)
+        new_refunds += [
+            {
+                "refund_id": uuid.UUID(r.refund_id),
+                "order_id": oid,
+                "amount_fen": r.amount_fen,
+                "reason": r.reason,
+                "refunded_by": r.refunded_by,
+                "refunded_at": r.at,
+            }
+            for r in order.new_refunds
+        ]
+        timeline += _timeline_rows(oid, order)
+        events += _events(order)
+        order.clear_pending()
+        _stored[order] = _Stored(row, order.amendments, stored.locked)
+    for columns, values in sorted(updates.items()):
+        statement = (
+            orders.update()
+            .where(orders.c.order_id == sa.bindparam("_order_id"))
+            .values(updated_at=sa.func.now(), **{c: sa.bindparam(f"_{c}") for c in columns})
         )
-    await _save_amendments(conn, oid, order.amendments, stored.amendments)
-    if order.new_refunds:
-        await conn.execute(
-            refunds.insert(),
-            [
-                {
-                    "refund_id": uuid.UUID(r.refund_id),
-                    "order_id": oid,
-                    "amount_fen": r.amount_fen,
-                    "reason": r.reason,
-                    "refunded_by": r.refunded_by,
-                    "refunded_at": r.at,
-                }
-                for r in order.new_refunds
-            ],
-        )
-    await _write_recorded(conn, oid, order)
-    _stored[order] = _Stored(row, order.amendments, stored.locked)
+        # One statement, or the driver's pipelined executemany for several orders.
+        await conn.execute(statement, values if len(values) > 1 else values[0])
+    if new_refunds:
+        await conn.execute(refunds.insert(), new_refunds)
+    if timeline:
+        await conn.execute(order_timeline.insert(), timeline)
+    if events:
+        await publish_many(conn, kit.outbox, events)
 
 
 async def _save_amendments(conn: AsyncConnection, oid: uuid.UUID, new: Amendments, old: Amendments) -> None:
@@ -327,27 +385,38 @@ async def _save_amendments(conn: AsyncConnection, oid: uuid.UUID, new: Amendment
 
 async def _write_recorded(conn: AsyncConnection, oid: uuid.UUID, order: Order) -> None:
     """The order's new timeline entries and its events, in the caller's transaction."""
-    if order.new_timeline:
-        await conn.execute(
-            order_timeline.insert(),
-            [
-                {
-                    "order_id": oid,
-                    "at": e.at,
-                    "actor": e.actor,
-                    "event": e.event,
-                    "from_status": e.from_status.value if e.from_status else None,
-                    "to_status": e.to_status.value if e.to_status else None,
-                    "reason": e.reason[:1000],
-                }
-                for e in order.new_timeline
-            ],
-        )
-    for event in order.pending_events:
-        await publish(conn, kit.outbox, order.order_id, _status_changed(event))
-        if event.to_status is OrderStatus.RELEASED:
-            await publish(conn, kit.outbox, order.order_id, _released(order, event))
+    timeline = _timeline_rows(oid, order)
+    if timeline:
+        await conn.execute(order_timeline.insert(), timeline)
+    events = _events(order)
+    if events:
+        await publish_many(conn, kit.outbox, events)
     order.clear_pending()
+
+
+def _timeline_rows(oid: uuid.UUID, order: Order) -> list[dict[str, object]]:
+    return [
+        {
+            "order_id": oid,
+            "at": e.at,
+            "actor": e.actor,
+            "event": e.event,
+            "from_status": e.from_status.value if e.from_status else None,
+            "to_status": e.to_status.value if e.to_status else None,
+            "reason": e.reason[:1000],
+        }
+        for e in order.new_timeline
+    ]
+
+
+def _events(order: Order) -> list[tuple[str, Message]]:
+    """The order's pending events as outbox entries: each status change, and what ships on release."""
+    events: list[tuple[str, Message]] = []
+    for event in order.pending_events:
+        events.append((order.order_id, _status_changed(event)))
+        if event.to_status is OrderStatus.RELEASED:
+            events.append((order.order_id, _released(order, event)))
+    return events
 
 
 def _released(order: Order, e: StatusChanged) -> events_pb2.OrderReleased:
