@@ -139,14 +139,18 @@ async def test_a_crash_in_the_middle_of_a_batch_leaves_every_order_consistent_wi
 ):
     await stock(inventory_stub, "C-TEA", quantity=10)
     ids = [await submit(orders_stub, f"C-{i}", sku="C-TEA", quantity=3) for i in range(6)]
-    for dying, batch in ((DiesAfterInventoryAnswers, ids[:3]), (DiesBeforeAsking, ids[3:])):
-        client = dying(inventory.target)
+    dying: list[tuple[type[InventoryClient], list[str]]] = [
+        (DiesAfterInventoryAnswers, ids[:3]),
+        (DiesBeforeAsking, ids[3:]),
+    ]
+    for client_type, batch in dying:
+        dead = client_type(inventory.target)
         try:
-            await ReservationSaga(orders_service.database, client).review_batch(batch, caller=SUPERVISOR)
+            await ReservationSaga(orders_service.database, dead).review_batch(batch, caller=SUPERVISOR)
         except SystemExit:
             pass
         finally:
-            await client.close()
+            await dead.close()
     for order_id in ids:
         order = (await orders_stub.GetOrder(pb.GetOrderRequest(order_id=order_id), metadata=CS)).order
         assert (order.status, order.reservation_state) == (pb.ORDER_STATUS_PAID, "reserving")
