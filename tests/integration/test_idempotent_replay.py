@@ -555,6 +555,17 @@ SCENARIO: tuple[Step, ...] = (
         lambda a: submitted("RP-TM-1", paid=False, quantity=2, message="please gift wrap"),
         rules="ORD-1",
     ),
+    in_orders(  # a channel's page: one order taken in, one refused for its lines
+        "BatchSubmitOrders",
+        SHOP,
+        lambda a: opb.BatchSubmitOrdersRequest(
+            orders=[
+                submitted("RP-TM-PAGE-1", paid=True, quantity=1),
+                submitted("RP-TM-PAGE-2", paid=True, quantity=0),
+            ]
+        ),
+        rules="ORD-1",
+    ),
     in_orders(
         "ConfirmPayment",
         SHOP,

@@ -2,42 +2,28 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any
 
 from shop.orders.v1 import orders_pb2 as pb
 from shop.orders.v1 import orders_pb2_grpc as pb_grpc
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs import identity
 from libs.db import Database
-from libs.errors import AlreadyExists, DomainError, InvalidArgument, PermissionDenied
-from libs.money import fen
+from libs.errors import DomainError, InvalidArgument
 from libs.telemetry import set_attributes
-from libs.timestamps import from_timestamp
 from services.orders.api.amendments import AmendmentsApi
 from services.orders.api.base import now
-from services.orders.api.convert import address_from_pb, order_to_pb
 from services.orders.api.enums import CHANNEL, ORDER_STATUS
-from services.orders.api.promotions import PromotionsApi, price_checkout
+from services.orders.api.intake import IntakeApi, payment_from_pb
+from services.orders.api.promotions import PromotionsApi
 from services.orders.clients.logistics import LogisticsClient
-from services.orders.domain.intake import Channel, IncomingOrder, Payment, incoming_order
 from services.orders.domain.order import Order
 from services.orders.domain.review import check_batch_size
 from services.orders.domain.states import OrderStatus
 from services.orders.saga.reservation import ReservationSaga
-from services.orders.store import order_repository, orders, promotions
+from services.orders.store import order_repository, orders
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["OrdersService"].full_name
-
-
-def _payment(value: pb.Payment, field: str) -> Payment:
-    if not value.HasField("paid_at"):
-        raise InvalidArgument.for_field(f"{field}.paid_at", "is required")
-    return Payment(
-        fen(value.amount, f"{field}.amount"), from_timestamp(value.paid_at), value.reference.strip()
-    )
 
 
 def _outcome(order_id: str, order: Order | None, error: DomainError | None = None) -> pb.ReviewOutcome:
@@ -52,109 +38,17 @@ def _outcome(order_id: str, order: Order | None, error: DomainError | None = Non
     )
 
 
-class OrdersServicer(AmendmentsApi, PromotionsApi, pb_grpc.OrdersServiceServicer):  # type: ignore[misc]
+class OrdersServicer(IntakeApi, AmendmentsApi, PromotionsApi, pb_grpc.OrdersServiceServicer):  # type: ignore[misc]
     def __init__(self, database: Database, saga: ReservationSaga, logistics: LogisticsClient) -> None:
         self.db = database
         self.saga = saga
         self.logistics = logistics
         self.inventory = saga.inventory
 
-    async def SubmitOrder(self, request: pb.SubmitOrderRequest, context: Any) -> pb.SubmitOrderResponse:
-        caller = identity.current()
-        channel = CHANNEL.from_pb_or_none(request.channel, field="channel")
-        incoming = incoming_order(
-            channel=channel,
-            channel_order_id=request.channel_order_id,
-            shop_code=request.shop_code,
-            buyer_id=request.buyer_id,
-            address=address_from_pb(request.address),
-            lines=[
-                (line.sku_code, line.quantity, fen(line.unit_price, f"lines[{i}].unit_price"))
-                for i, line in enumerate(request.lines)
-            ],
-            shipping_fee_fen=fen(request.shipping_fee, "shipping_fee"),
-            discount_fen=fen(request.discount, "discount"),
-            buyer_message=request.buyer_message,
-            payment=_payment(request.payment, "payment") if request.HasField("payment") else None,
-            currency_code="",
-            payment_must_cover_total=channel is not Channel.OWN_SITE,
-        )
-        if not caller.acts_for(incoming.shop_code, incoming.channel.value):
-            raise PermissionDenied.for_field(
-                "shop_code",
-                f"this token does not act for shop {incoming.shop_code!r} on {incoming.channel.value}",
-                reason="SHOP_NOT_GRANTED",
-            )
-        categories: dict[str, str] = {}
-        if incoming.channel is Channel.OWN_SITE:
-            # Asked before the checkout transaction, so no row lock waits on another service.
-            async with self.db.connection() as conn:
-                running = await promotions.active(conn, datetime.now(UTC))
-            if any(p.eligible_categories for p in running):
-                categories = await self.inventory.categories(
-                    [x.sku_code for x in incoming.lines], caller=caller
-                )
-        async with self.db.transaction() as conn:
-            if incoming.channel is Channel.OWN_SITE:
-                order_id, created = await self._checkout(
-                    conn, incoming, list(request.coupon_codes), caller, categories
-                )
-            else:
-                order = Order.receive(
-                    order_repository.new_order_id(), incoming, actor=caller.subject, at=now()
-                )
-                timeline = list(order.new_timeline)
-                order_id, created = await order_repository.add(conn, order)
-                if created:
-                    # The hot path of intake: answer from what was just written.
-                    set_attributes(order_id=order_id, channel=incoming.channel.value)
-                    return pb.SubmitOrderResponse(order=order_to_pb(order, timeline), created=True)
-        set_attributes(order_id=order_id, channel=incoming.channel.value)
-        async with self.db.connection() as conn:
-            existing = await order_repository.load(conn, order_id, lock=False)
-        # The same shop's order only (the caller acts for that shop), else a conflict, not a leak.
-        if not created and not existing.sent_as(incoming):
-            raise AlreadyExists.for_field(
-                "channel_order_id",
-                f"{incoming.channel.value} order {incoming.channel_order_id!r} was sent before with other "
-                "contents; an order is never changed by sending it again",
-                reason="CHANNEL_ORDER_REUSED",
-            )
-        return pb.SubmitOrderResponse(order=await self._shown(existing), created=created)
-
-    async def _checkout(
-        self,
-        conn: AsyncConnection,
-        incoming: IncomingOrder,
-        coupon_codes: list[str],
-        caller: identity.Identity,
-        categories: dict[str, str],
-    ) -> tuple[str, bool]:
-        """An own-site order is priced with our promotions (ORD-8) in the transaction that stores it."""
-        existing = await orders.find_id(conn, incoming.channel, incoming.channel_order_id)
-        if existing is not None:
-            return existing, False
-        priced = await price_checkout(
-            conn, self.inventory,
-            lines=[(x.sku_code, x.quantity, x.unit_price_fen) for x in incoming.lines],
-            buyer_id=incoming.buyer_id, coupon_codes=coupon_codes, caller=caller, lock=True, at=datetime.now(UTC),
-            categories=categories,
-        )  # fmt: skip
-        priced_order = replace(incoming, discount_fen=incoming.discount_fen + priced.discount_fen)
-        if incoming.payment is not None and incoming.payment.amount_fen != priced_order.total_fen:
-            raise InvalidArgument.for_field(
-                "payment.amount", f"must equal the order total after promotions, {priced_order.total_fen} fen"
-            )
-        order = Order.receive(order_repository.new_order_id(), priced_order, actor=caller.subject, at=now())
-        order_id, created = await order_repository.add(conn, order)
-        if created:
-            await promotions.record_uses(conn, order_id, incoming.buyer_id, priced.applied)
-        return order_id, created
-
     async def ConfirmPayment(
         self, request: pb.ConfirmPaymentRequest, context: Any
     ) -> pb.ConfirmPaymentResponse:
-        payment = _payment(request.payment, "payment")
+        payment = payment_from_pb(request.payment, "payment")
         return pb.ConfirmPaymentResponse(
             order=await self._change(
                 request.order_id, lambda order, actor, at: order.confirm_payment(payment, actor=actor, at=at)

@@ -140,6 +140,84 @@ async def add(conn: AsyncConnection, order: Order) -> tuple[str, bool]:
     return order.order_id, True
 
 
+async def add_many(conn: AsyncConnection, new_orders: Sequence[Order]) -> list[tuple[str, bool]]:
+    """``add`` for a page of orders in four statements whatever their number: per order, (order id,
+    created). An order whose (channel, channel_order_id) was stored before, or came earlier in the same
+    page, is not added and the stored order's id is returned (created False)."""
+    first: dict[tuple[str, str], Order] = {}
+    for order in new_orders:
+        first.setdefault((order.channel.value, order.channel_order_id), order)
+    rows = [
+        {
+            "order_id": parse_id(o.order_id), "channel": o.channel.value, "channel_order_id": o.channel_order_id,
+            "shop_code": o.shop_code, "buyer_id": o.buyer_id, "buyer_message": o.buyer_message,
+            "goods_fen": o.goods_fen, "discount_fen": o.discount_fen, "shipping_fee_fen": o.shipping_fee_fen,
+            "total_fen": o.total_fen, "created_at": o.created_at, **_row(o),
+        }
+        for o in first.values()
+    ]  # fmt: skip
+    inserted = {
+        str(order_id)
+        for (order_id,) in await conn.execute(
+            insert(orders)
+            .on_conflict_do_nothing(index_elements=[orders.c.channel, orders.c.channel_order_id])
+            .returning(orders.c.order_id),
+            rows,
+        )
+    }
+    added = [o for o in first.values() if o.order_id in inserted]
+    if added:
+        await conn.execute(
+            order_lines.insert(),
+            [
+                {
+                    "order_id": parse_id(o.order_id),
+                    "line_no": i + 1,
+                    "sku_code": line.sku_code,
+                    "quantity": line.quantity,
+                    "unit_price_fen": line.unit_price_fen,
+                }
+                for o in added
+                for i, line in enumerate(o.lines)
+            ],
+        )
+        timeline = [row for o in added for row in _timeline_rows(parse_id(o.order_id), o)]
+        if timeline:
+            await conn.execute(order_timeline.insert(), timeline)
+        events = [event for o in added for event in _events(o)]
+        if events:
+            await publish_many(conn, kit.outbox, events)
+        for o in added:
+            o.clear_pending()
+            _stored[o] = _Stored(_row(o), o.amendments, locked=True)
+    existing: dict[tuple[str, str], str] = {}
+    missing = [key for key, o in first.items() if o.order_id not in inserted]
+    if missing:
+        channels, ids = [c for c, _ in missing], [i for _, i in missing]
+        keys = (
+            sa.func.unnest(sa.bindparam(None, channels, type_=_TEXTS), sa.bindparam(None, ids, type_=_TEXTS))
+            .table_valued("channel", "channel_order_id")
+            .render_derived()
+        )
+        for channel, channel_order_id, order_id in await conn.execute(
+            sa.select(orders.c.channel, orders.c.channel_order_id, orders.c.order_id).join(
+                keys,
+                sa.and_(
+                    keys.c.channel == orders.c.channel, keys.c.channel_order_id == orders.c.channel_order_id
+                ),
+            )
+        ):
+            existing[(channel, channel_order_id)] = str(order_id)
+    answers: list[tuple[str, bool]] = []
+    for order in new_orders:
+        key = (order.channel.value, order.channel_order_id)
+        if first[key] is order and order.order_id in inserted:
+            answers.append((order.order_id, True))
+        else:
+            answers.append((existing.get(key) or first[key].order_id, False))
+    return answers
+
+
 # The order's lines, and its split shipments with theirs, as JSON arrays beside the order's row.
 _LINES = (
     sa.select(
@@ -232,6 +310,7 @@ async def load_many(conn: AsyncConnection, order_ids: Sequence[str], *, lock: bo
 
 
 _UUIDS = pg.ARRAY(pg.UUID(as_uuid=True))
+_TEXTS = pg.ARRAY(sa.Text)
 
 
 def _uuid_or_none(order_id: str) -> uuid.UUID | None:
