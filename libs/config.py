@@ -137,6 +137,17 @@ def overdue_sweeper_seconds() -> float:
     return _env_float("SHOP_OVERDUE_SWEEPER_SECONDS", 60.0)
 
 
+def auto_review_batch() -> int:
+    """Orders the orders service reviews automatically per batch as they are paid (ORD-2, at most 200 by
+    ORD-3); 0 turns automatic review off, leaving every review to supervisors."""
+    size = _env_int("SHOP_ORDERS_AUTO_REVIEW_BATCH", 200)
+    if not 0 <= size <= 200:
+        raise InvalidArgument.for_field(
+            "SHOP_ORDERS_AUTO_REVIEW_BATCH", f"must be 0 (off) to 200 (ORD-3), got {size}"
+        )
+    return size
+
+
 def var_dir() -> Path:
     """Where a local run keeps logs, spans and the embedded database."""
     return Path(_env("SHOP_VAR_DIR", str(REPO_ROOT / "var")))

@@ -19,6 +19,7 @@ from services.orders.consumers import subscriptions
 from services.orders.saga.reservation import ReservationSaga
 from services.orders.store.tables import kit
 from services.orders.workers import saga_recovery
+from services.orders.workers.auto_review import auto_reviews
 from services.orders.workers.rereview import rereviews
 
 MIGRATIONS = Path(__file__).parent / "store" / "migrations"
@@ -41,6 +42,9 @@ if __name__ == "__main__":
         "orders",
         migrations_dir=MIGRATIONS,
         parts=ServiceParts(
-            build=build, kit=kit, subscriptions=subscriptions, workers=[saga_recovery.run, rereviews.run]
+            build=build,
+            kit=kit,
+            subscriptions=subscriptions,
+            workers=[saga_recovery.run, rereviews.run, auto_reviews.run],
         ),
     )

@@ -20,7 +20,7 @@ import pytest
 
 from libs.config import SERVICE_PORTS
 from libs.spanstore import read_spans
-from libs.traces import TraceTree, build_tree, service_edges
+from libs.traces import TraceTree, build_tree, service_edges, touches_order
 from tests.conftest import REPO, token_for
 from tests.e2e.running import SuiteProcess, start_suite
 
@@ -131,8 +131,10 @@ def test_error_responses_name_their_trace(suite):
     assert response.json()["error"]["trace_id"] == response.headers["X-Trace-Id"]
 
 
-def test_order_flow_is_one_trace_over_gateway_orders_and_inventory(suite):
-    """Intake, then review with its reservation: one trace over gateway -> orders -> inventory."""
+def test_an_orders_flow_is_found_by_its_id_over_gateway_orders_and_inventory(suite):
+    """Intake through the gateway, then the automatic review with its reservation (ORD-2): the intake is
+    one trace over gateway -> orders, the review batch one over orders -> inventory, and both are found
+    by the order's id as `make trace ORDER=<id>` finds them."""
     keeper = {"Authorization": f"Bearer {token_for('stock_keeper', 'keeper-e2e')}"}
     shop = {"Authorization": f"Bearer {token_for('integrator', 'tmall')}"}
     lead = {"Authorization": f"Bearer {token_for('supervisor', 'lead')}"}
@@ -159,29 +161,46 @@ def test_order_flow_is_one_trace_over_gateway_orders_and_inventory(suite):
     created = httpx.post(suite.gateway + "/v1/orders", json=order, headers=shop)
     assert created.status_code == 201, created.text
     order_id = created.json()["order_id"]
-    reviewed = httpx.post(suite.gateway + "/v1/order-reviews", json={"order_ids": [order_id]}, headers=lead)
-    assert reviewed.status_code == 200 and reviewed.json()[0]["status"] == "reviewed", reviewed.text
-    trace_id = reviewed.headers["X-Trace-Id"]
+    intake_trace = created.headers["X-Trace-Id"]
 
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 15
     while True:
-        spans = [s for s in read_spans(suite.var / "spans") if s.trace_id == trace_id]
-        tree = build_tree(trace_id, spans)
-        edges = service_edges(tree)
+        shown = httpx.get(suite.gateway + f"/v1/orders/{order_id}", headers=lead).json()
+        traces: dict[str, list] = {}
+        for span in read_spans(suite.var / "spans"):
+            traces.setdefault(span.trace_id, []).append(span)
+        touching = sorted(t for t, spans in traces.items() if any(touches_order(s, order_id) for s in spans))
+        trees = {t: build_tree(t, traces[t]) for t in touching}
+        review = [t for t in touching if any(r.span.name == "orders.review_batch" for r in trees[t].roots)]
         if (
-            {("gateway", "orders"), ("orders", "inventory")} <= edges and not tree.orphans
+            shown["status"] == "reviewed"
+            and review
+            and {("orders", "inventory")} <= service_edges(trees[review[0]])
+            and not any(tree.orphans for tree in trees.values())
         ) or time.monotonic() > deadline:
             break
         time.sleep(0.2)
-    assert tree.orphans == []
-    assert len(tree.roots) == 1 and tree.roots[0].span.service == "gateway"
-    assert edges == {("gateway", "orders"), ("orders", "inventory")}
+    assert shown["status"] == "reviewed"
+    assert [e["actor"] for e in shown["timeline"] if e["event"] == "reviewed"] == ["service:auto-review"]
+    # Besides these two, the test's own reads of the order are traces that touch it.
+    assert intake_trace in touching and len(review) == 1
+    intake, reviewed = trees[intake_trace], trees[review[0]]
+    assert intake.orphans == [] and reviewed.orphans == []
+    assert len(intake.roots) == 1 and intake.roots[0].span.service == "gateway"
+    assert service_edges(intake) == {("gateway", "orders")}
+    assert service_edges(reviewed) == {("orders", "inventory")}
+    assert reviewed.roots[0].span.name == "orders.review_batch"
     reserve = [
-        s for s in spans if s.service == "inventory" and s.name.endswith("InventoryService/ReserveStock")
+        s
+        for s in traces[review[0]]
+        if s.service == "inventory" and s.name.endswith("InventoryService/BatchReserveStock")
     ]
     assert reserve and reserve[0].kind == "SERVER"
-    assert any(s.attributes.get("shop.order_id") == order_id for s in spans if s.service == "orders")
+    # A supervisor reviewing it again changes nothing.
+    again = httpx.post(suite.gateway + "/v1/order-reviews", json={"order_ids": [order_id]}, headers=lead)
+    assert again.status_code == 200 and again.json()[0]["status"] == "reviewed", again.text
     # No personal data on spans.
+    spans = [s for t in touching for s in traces[t]]
     assert not any("13812345678" in str(s.attributes) or "Longjing" in str(s.attributes) for s in spans)
 
 

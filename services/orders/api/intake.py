@@ -23,6 +23,7 @@ from services.orders.clients.inventory import InventoryClient
 from services.orders.domain.intake import Channel, IncomingOrder, Payment, incoming_order
 from services.orders.domain.order import Order
 from services.orders.store import order_repository, orders, promotions
+from services.orders.workers.auto_review import auto_reviews
 
 #: Orders in one BatchSubmitOrders call: a channel's page, with room to spare.
 MAX_PAGE = 500
@@ -84,6 +85,8 @@ class IntakeApi(OrdersApiBase):
         caller = identity.current()
         incoming = incoming_from_pb(request, caller)
         order, created = await self._take_in(incoming, list(request.coupon_codes), caller)
+        if created and order.status == pb.ORDER_STATUS_PAID:
+            auto_reviews.wake()
         return pb.SubmitOrderResponse(order=order, created=created)
 
     async def BatchSubmitOrders(
@@ -138,6 +141,8 @@ class IntakeApi(OrdersApiBase):
                     outcomes[i] = pb.SubmitOutcome(
                         channel_order_id=channel_order_id, order=await self._shown(existing), created=False
                     )
+        if any(o is not None and o.created and o.order.status == pb.ORDER_STATUS_PAID for o in outcomes):
+            auto_reviews.wake()
         return pb.BatchSubmitOrdersResponse(outcomes=[o for o in outcomes if o is not None])
 
     async def _stored(self, order_id: str) -> Order:

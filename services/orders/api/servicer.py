@@ -9,7 +9,7 @@ from shop.orders.v1 import orders_pb2_grpc as pb_grpc
 
 from libs import identity
 from libs.db import Database
-from libs.errors import DomainError, InvalidArgument
+from libs.errors import DomainError, InvalidArgument, NotFound
 from libs.telemetry import set_attributes
 from services.orders.api.amendments import AmendmentsApi
 from services.orders.api.base import now
@@ -22,14 +22,16 @@ from services.orders.domain.review import check_batch_size
 from services.orders.domain.states import OrderStatus
 from services.orders.saga.reservation import ReservationSaga
 from services.orders.store import order_repository, orders
+from services.orders.workers.auto_review import auto_reviews
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["OrdersService"].full_name
 
 
-def _outcome(order_id: str, order: Order | None, error: DomainError | None = None) -> pb.ReviewOutcome:
-    if order is None:
-        assert error is not None
-        return pb.ReviewOutcome(order_id=order_id, hold_reason=f"{error.code}: {error.message}")
+def _answer(order_id: str, answer: Order | DomainError) -> pb.ReviewOutcome:
+    """One order's outcome in a batch: where it stands, or why it could not be acted on."""
+    if isinstance(answer, DomainError):
+        return pb.ReviewOutcome(order_id=order_id, hold_reason=f"{answer.code}: {answer.message}")
+    order = answer
     return pb.ReviewOutcome(
         order_id=order_id,
         status=ORDER_STATUS.to_pb(order.status),
@@ -49,11 +51,11 @@ class OrdersServicer(IntakeApi, AmendmentsApi, PromotionsApi, pb_grpc.OrdersServ
         self, request: pb.ConfirmPaymentRequest, context: Any
     ) -> pb.ConfirmPaymentResponse:
         payment = payment_from_pb(request.payment, "payment")
-        return pb.ConfirmPaymentResponse(
-            order=await self._change(
-                request.order_id, lambda order, actor, at: order.confirm_payment(payment, actor=actor, at=at)
-            )
+        order = await self._change(
+            request.order_id, lambda order, actor, at: order.confirm_payment(payment, actor=actor, at=at)
         )
+        auto_reviews.wake()
+        return pb.ConfirmPaymentResponse(order=order)
 
     async def ResolveNotes(self, request: pb.ResolveNotesRequest, context: Any) -> pb.ResolveNotesResponse:
         if len(request.service_note) > 500:
@@ -72,12 +74,7 @@ class OrdersServicer(IntakeApi, AmendmentsApi, PromotionsApi, pb_grpc.OrdersServ
         # The batch's stock is reserved first come first served in the order the supervisor listed it.
         ended = await self.saga.review_batch(order_ids, caller=caller)
         return pb.ReviewOrdersResponse(
-            outcomes=[
-                _outcome(order_id, None, answer)
-                if isinstance(answer, DomainError)
-                else _outcome(order_id, answer)
-                for order_id, answer in ((order_id, ended[order_id]) for order_id in order_ids)
-            ]
+            outcomes=[_answer(order_id, ended[order_id]) for order_id in order_ids]
         )
 
     async def ReleaseToWarehouse(
@@ -86,17 +83,30 @@ class OrdersServicer(IntakeApi, AmendmentsApi, PromotionsApi, pb_grpc.OrdersServ
         caller = identity.current()
         order_ids = list(dict.fromkeys(request.order_ids))
         check_batch_size(len(order_ids))
-        outcomes = []
-        for order_id in order_ids:
-            try:
-                async with self.db.transaction() as conn:
-                    order = await order_repository.load(conn, order_id, lock=True)
-                    order.release_to_warehouse(actor=caller.subject, at=now())
-                    await order_repository.save(conn, order)
-                outcomes.append(_outcome(order_id, order))
-            except DomainError as err:
-                outcomes.append(_outcome(order_id, None, err))
-        return pb.ReleaseToWarehouseResponse(outcomes=outcomes)
+        set_attributes(order_ids=order_ids)
+        # One transaction for the batch: an order that may not be released is answered with why, and
+        # the others are released with their events.
+        ended: dict[str, Order | DomainError] = {}
+        async with self.db.transaction() as conn:
+            loaded = await order_repository.load_many(conn, order_ids, lock=True)
+            at = now()
+            for order_id in order_ids:
+                order = loaded.get(order_id)
+                if order is None:
+                    ended[order_id] = NotFound.for_field(
+                        "order_id", f"no order {order_id!r}", reason="ORDER_NOT_FOUND"
+                    )
+                    continue
+                try:
+                    order.release_to_warehouse(actor=caller.subject, at=at)
+                except DomainError as err:
+                    ended[order_id] = err
+                    continue
+                ended[order_id] = order
+            await order_repository.save_many(conn, list(loaded.values()))
+        return pb.ReleaseToWarehouseResponse(
+            outcomes=[_answer(order_id, ended[order_id]) for order_id in order_ids]
+        )
 
     async def CancelOrder(self, request: pb.CancelOrderRequest, context: Any) -> pb.CancelOrderResponse:
         caller = identity.current()

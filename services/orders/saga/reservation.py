@@ -35,7 +35,7 @@ from libs.telemetry import set_attributes
 from services.orders.clients.inventory import InventoryClient
 from services.orders.domain.order import Order
 from services.orders.domain.states import OrderStatus, ReservationState
-from services.orders.store import order_repository
+from services.orders.store import order_repository, orders
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer(__name__)
@@ -90,10 +90,22 @@ class ReservationSaga:
         come first served in the batch's order), and the answers are booked in one transaction. A crash
         between the steps leaves orders ``reserving``, which ``resume`` finishes one by one.
         """
+        return await self._review_batch(caller, order_ids=order_ids)
+
+    async def review_due(self, limit: int, *, caller: Identity) -> dict[str, Order | DomainError]:
+        """Reviews up to ``limit`` paid orders nobody has started to review, the earliest paid first, as
+        ``review_batch`` does; orders another reviewer holds are skipped, not waited for."""
+        return await self._review_batch(caller, due=limit)
+
+    async def _review_batch(
+        self, caller: Identity, *, order_ids: Sequence[str] = (), due: int = 0
+    ) -> dict[str, Order | DomainError]:
         with _tracer.start_as_current_span("orders.review_batch"):
-            set_attributes(batch_size=len(order_ids))
             ended: dict[str, Order | DomainError] = {}
             async with self.db.transaction() as conn:
+                if due:
+                    order_ids = await orders.due_for_review(conn, due)
+                set_attributes(batch_size=len(order_ids), order_ids=order_ids)
                 loaded = await order_repository.load_many(conn, order_ids, lock=True)
                 at = datetime.now(UTC)
                 to_reserve: list[Order] = []

@@ -80,6 +80,25 @@ async def exceptions(conn: AsyncConnection, limit: int) -> list[str]:
     return [str(r) for r in rows]
 
 
+async def due_for_review(conn: AsyncConnection, limit: int) -> list[str]:
+    """Paid orders no review has started on, the earliest paid first (ORD-2, ORD-6): locked with SKIP
+    LOCKED, so automatic reviewers in several replicas take different orders and never wait on a
+    person's review of the same order."""
+    rows = (
+        await conn.execute(
+            sa.select(orders.c.order_id)
+            .where(
+                orders.c.status == OrderStatus.PAID.value,
+                orders.c.reservation_state == ReservationState.NONE.value,
+            )
+            .order_by(orders.c.paid_at, orders.c.order_id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    ).scalars()
+    return [str(r) for r in rows]
+
+
 async def saga_pending(conn: AsyncConnection, *, older_than_seconds: float, limit: int) -> list[str]:
     """Orders whose reservation step was started and not finished: claimed with SKIP LOCKED so recovery
     workers in several replicas share them."""

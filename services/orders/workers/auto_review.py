@@ -1,0 +1,72 @@
+"""Reviews paid orders automatically, in batches of up to 200, as they arrive (ORD-2, ORD-3).
+
+Chinese multi-platform ERPs review everything that passes the checks and leave only the exceptions to
+people; so does this worker. It reviews through the same saga as a supervisor (one reservation call
+per batch) under its own identity, so each order's timeline shows whether a person or the worker
+reviewed it. Orders that fail go to the exception queue as they would by hand. Intake wakes it after
+each commit; a short poll covers orders paid through another replica. Safe in several replicas: each
+batch is claimed with SKIP LOCKED. ``SHOP_ORDERS_AUTO_REVIEW_BATCH=0`` turns it off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from libs import config
+from libs.db import Database
+from libs.identity import service_identity
+from services.orders.clients.inventory import InventoryClient
+from services.orders.saga.reservation import ReservationSaga
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 1.0
+#: The subject the worker reviews as, on every order's timeline.
+REVIEWER = "auto-review"
+
+
+class AutoReview:
+    """The worker, and the wake-up intake pulls after committing paid orders."""
+
+    def __init__(self) -> None:
+        self._wakeup = asyncio.Event()
+
+    def wake(self) -> None:
+        """Paid orders were committed: review them now rather than at the next poll."""
+        self._wakeup.set()
+
+    async def run(
+        self, database: Database, stop: asyncio.Event, *, inventory_target: str | None = None
+    ) -> None:
+        """Reviews paid orders as they come, until ``stop`` is set."""
+        batch = config.auto_review_batch()
+        if not batch:
+            log.info("automatic review is off (SHOP_ORDERS_AUTO_REVIEW_BATCH=0)")
+            return
+        inventory = InventoryClient(inventory_target)
+        saga = ReservationSaga(database, inventory)
+        caller = service_identity(REVIEWER, ["supervisor"])
+        try:
+            while not stop.is_set():
+                self._wakeup.clear()
+                try:
+                    if len(await saga.review_due(batch, caller=caller)) >= batch:
+                        continue  # more are waiting
+                except Exception:
+                    log.exception("automatic review pass failed")
+                stopper = asyncio.ensure_future(stop.wait())
+                woken = asyncio.ensure_future(self._wakeup.wait())
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait(
+                        {stopper, woken}, timeout=POLL_SECONDS, return_when=asyncio.FIRST_COMPLETED
+                    )
+                stopper.cancel()
+                woken.cancel()
+        finally:
+            await inventory.close()
+
+
+#: The orders process's worker; intake wakes it.
+auto_reviews = AutoReview()
