@@ -19,7 +19,7 @@ import psutil
 import pytest
 
 from libs.config import SERVICE_PORTS
-from libs.spanstore import read_spans
+from libs.spanstore import StoredSpan, read_spans
 from libs.traces import TraceTree, build_tree, service_edges, touches_order
 from tests.conftest import REPO, token_for
 from tests.e2e.running import SuiteProcess, start_suite
@@ -166,7 +166,7 @@ def test_an_orders_flow_is_found_by_its_id_over_gateway_orders_and_inventory(sui
     deadline = time.monotonic() + 15
     while True:
         shown = httpx.get(suite.gateway + f"/v1/orders/{order_id}", headers=lead).json()
-        traces: dict[str, list] = {}
+        traces: dict[str, list[StoredSpan]] = {}
         for span in read_spans(suite.var / "spans"):
             traces.setdefault(span.trace_id, []).append(span)
         touching = sorted(t for t, spans in traces.items() if any(touches_order(s, order_id) for s in spans))

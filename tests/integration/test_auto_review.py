@@ -53,7 +53,7 @@ async def settled(database: Database, within: float = 30) -> None:
 async def page(orders_stub, requests: list[pb.SubmitOrderRequest]) -> list[str]:
     reply = await orders_stub.BatchSubmitOrders(pb.BatchSubmitOrdersRequest(orders=requests), metadata=SHOP)
     assert not [o.problem for o in reply.outcomes if o.HasField("problem")]
-    return [o.order.order_id for o in reply.outcomes]
+    return [o.order_id for o in reply.outcomes]
 
 
 async def test_paid_orders_are_reviewed_as_they_arrive_and_exceptions_left_to_people_ord_2(

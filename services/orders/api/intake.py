@@ -17,7 +17,7 @@ from libs.telemetry import set_attributes
 from libs.timestamps import from_timestamp
 from services.orders.api.base import OrdersApiBase, now
 from services.orders.api.convert import address_from_pb, order_to_pb
-from services.orders.api.enums import CHANNEL
+from services.orders.api.enums import CHANNEL, ORDER_STATUS
 from services.orders.api.promotions import price_checkout
 from services.orders.clients.inventory import InventoryClient
 from services.orders.domain.intake import Channel, IncomingOrder, Payment, incoming_order
@@ -107,7 +107,10 @@ class IntakeApi(OrdersApiBase):
                 if incoming.channel is Channel.OWN_SITE:
                     shown, created = await self._take_in(incoming, list(item.coupon_codes), caller)
                     outcomes[i] = pb.SubmitOutcome(
-                        channel_order_id=item.channel_order_id, order=shown, created=created
+                        channel_order_id=item.channel_order_id,
+                        order_id=shown.order_id,
+                        status=shown.status,
+                        created=created,
                     )
                     continue
             except DomainError as err:
@@ -118,30 +121,27 @@ class IntakeApi(OrdersApiBase):
             received = Order.receive(order_repository.new_order_id(), incoming, actor=caller.subject, at=at)
             page.append((i, incoming, received))
         if page:
-            # The timeline of an order just received is what it recorded; read before the add clears it.
-            timelines = {o.order_id: list(o.new_timeline) for _, _, o in page}
             async with self.db.transaction() as conn:
                 added = await order_repository.add_many(conn, [o for _, _, o in page])
-            earlier: dict[str, Order] = {}
-            for (i, incoming, received), (order_id, created) in zip(page, added, strict=True):
+            stored = {o.order_id: o for (_, _, o), (_, created) in zip(page, added, strict=True) if created}
+            sent_before = {order_id for order_id, created in added if not created and order_id not in stored}
+            if sent_before:
+                async with self.db.connection() as conn:
+                    stored |= await order_repository.load_many(conn, sorted(sent_before), lock=False)
+            for (i, incoming, _), (order_id, created) in zip(page, added, strict=True):
                 channel_order_id = incoming.channel_order_id
-                if created:
-                    outcomes[i] = pb.SubmitOutcome(
-                        channel_order_id=channel_order_id,
-                        order=order_to_pb(received, timelines[order_id]),
-                        created=True,
-                    )
-                    earlier[order_id] = received
-                    continue
-                existing = earlier.get(order_id) or await self._stored(order_id)
-                if not existing.sent_as(incoming):
+                order = stored[order_id]
+                if not created and not order.sent_as(incoming):
                     problem = to_problem(_reused(incoming))
                     outcomes[i] = pb.SubmitOutcome(channel_order_id=channel_order_id, problem=problem)
-                else:
-                    outcomes[i] = pb.SubmitOutcome(
-                        channel_order_id=channel_order_id, order=await self._shown(existing), created=False
-                    )
-        if any(o is not None and o.created and o.order.status == pb.ORDER_STATUS_PAID for o in outcomes):
+                    continue
+                outcomes[i] = pb.SubmitOutcome(
+                    channel_order_id=channel_order_id,
+                    order_id=order_id,
+                    status=ORDER_STATUS.to_pb(order.status),
+                    created=created,
+                )
+        if any(o is not None and o.created and o.status == pb.ORDER_STATUS_PAID for o in outcomes):
             auto_reviews.wake()
         return pb.BatchSubmitOrdersResponse(outcomes=[o for o in outcomes if o is not None])
 

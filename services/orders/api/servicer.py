@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from shop.orders.v1 import orders_pb2 as pb
@@ -91,6 +92,8 @@ class OrdersServicer(IntakeApi, AmendmentsApi, PromotionsApi, pb_grpc.OrdersServ
             loaded = await order_repository.load_many(conn, order_ids, lock=True)
             at = now()
             for order_id in order_ids:
+                # Released in the order listed: the warehouse serves released orders by release time.
+                at = max(now(), at + timedelta(microseconds=1))
                 order = loaded.get(order_id)
                 if order is None:
                     ended[order_id] = NotFound.for_field(

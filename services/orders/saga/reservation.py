@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from opentelemetry import trace
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.db import Database
 from libs.errors import (
@@ -31,7 +32,7 @@ from libs.errors import (
     Unavailable,
 )
 from libs.identity import Identity
-from libs.telemetry import set_attributes
+from libs.telemetry import set_attributes, untraced
 from services.orders.clients.inventory import InventoryClient
 from services.orders.domain.order import Order
 from services.orders.domain.states import OrderStatus, ReservationState
@@ -100,31 +101,51 @@ class ReservationSaga:
     async def _review_batch(
         self, caller: Identity, *, order_ids: Sequence[str] = (), due: int = 0
     ) -> dict[str, Order | DomainError]:
-        with _tracer.start_as_current_span("orders.review_batch"):
-            ended: dict[str, Order | DomainError] = {}
+        # One span over the three steps; it starts inside the intent's transaction, once there is work.
+        span: trace.Span | None = None
+        try:
             async with self.db.transaction() as conn:
                 if due:
-                    order_ids = await orders.due_for_review(conn, due)
-                set_attributes(batch_size=len(order_ids), order_ids=order_ids)
-                loaded = await order_repository.load_many(conn, order_ids, lock=True)
-                at = datetime.now(UTC)
-                to_reserve: list[Order] = []
-                for order_id in order_ids:
-                    order = loaded.get(order_id)
-                    if order is None:
-                        ended[order_id] = _not_found(order_id)
-                        continue
-                    try:
-                        if order.review(actor=caller.subject, at=at):
-                            to_reserve.append(order)
-                    except DomainError as err:
-                        ended[order_id] = err
-                        continue
-                    ended[order_id] = order
-                await order_repository.save_many(conn, list(loaded.values()))
-            if to_reserve:
-                ended.update(await self._reserve_batch(to_reserve, caller=caller))
+                    # Looking for work is housekeeping: a pass that finds none leaves no trace.
+                    with untraced():
+                        order_ids = await orders.due_for_review(conn, due)
+                    if not order_ids:
+                        return {}
+                span = _tracer.start_span("orders.review_batch")
+                with trace.use_span(span):
+                    set_attributes(batch_size=len(order_ids), order_ids=order_ids)
+                    ended, to_reserve = await self._intent(conn, order_ids, caller)
+            with trace.use_span(span):
+                if to_reserve:
+                    ended.update(await self._reserve_batch(to_reserve, caller=caller))
             return ended
+        finally:
+            if span is not None:
+                span.end()
+
+    async def _intent(
+        self, conn: AsyncConnection, order_ids: Sequence[str], caller: Identity
+    ) -> tuple[dict[str, Order | DomainError], list[Order]]:
+        """Step 1 of a batch, in the caller's transaction: each order is checked, and those that pass ask
+        for their stock (``reserving``)."""
+        ended: dict[str, Order | DomainError] = {}
+        loaded = await order_repository.load_many(conn, order_ids, lock=True)
+        at = datetime.now(UTC)
+        to_reserve: list[Order] = []
+        for order_id in order_ids:
+            order = loaded.get(order_id)
+            if order is None:
+                ended[order_id] = _not_found(order_id)
+                continue
+            try:
+                if order.review(actor=caller.subject, at=at):
+                    to_reserve.append(order)
+            except DomainError as err:
+                ended[order_id] = err
+                continue
+            ended[order_id] = order
+        await order_repository.save_many(conn, list(loaded.values()))
+        return ended, to_reserve
 
     async def _reserve_batch(self, batch: list[Order], *, caller: Identity) -> dict[str, Order | DomainError]:
         actor = caller.subject

@@ -22,6 +22,7 @@ from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from libs.bulk import arrays, insert_rows, update_rows
 from libs.errors import NotFound
 from libs.money import money
 from libs.outbox import publish_many
@@ -92,52 +93,8 @@ async def add(conn: AsyncConnection, order: Order) -> tuple[str, bool]:
     commit and then finds it (ORD-1). This is intake's hot path: one statement each for the order, its
     lines, its timeline and its event.
     """
-    oid = parse_id(order.order_id)
-    inserted = await conn.execute(
-        insert(orders)
-        .values(
-            order_id=oid,
-            channel=order.channel.value,
-            channel_order_id=order.channel_order_id,
-            shop_code=order.shop_code,
-            buyer_id=order.buyer_id,
-            buyer_message=order.buyer_message,
-            goods_fen=order.goods_fen,
-            discount_fen=order.discount_fen,
-            shipping_fee_fen=order.shipping_fee_fen,
-            total_fen=order.total_fen,
-            created_at=order.created_at,
-            **_row(order),
-        )
-        .on_conflict_do_nothing(index_elements=[orders.c.channel, orders.c.channel_order_id])
-        .returning(orders.c.order_id)
-    )
-    if inserted.first() is None:
-        existing = (
-            await conn.execute(
-                sa.select(orders.c.order_id).where(
-                    orders.c.channel == order.channel.value,
-                    orders.c.channel_order_id == order.channel_order_id,
-                )
-            )
-        ).scalar_one()
-        return str(existing), False
-    await conn.execute(
-        order_lines.insert(),
-        [
-            {
-                "order_id": oid,
-                "line_no": i + 1,
-                "sku_code": line.sku_code,
-                "quantity": line.quantity,
-                "unit_price_fen": line.unit_price_fen,
-            }
-            for i, line in enumerate(order.lines)
-        ],
-    )
-    await _write_recorded(conn, oid, order)
-    _stored[order] = _Stored(_row(order), order.amendments, locked=True)
-    return order.order_id, True
+    (answer,) = await add_many(conn, [order])
+    return answer
 
 
 async def add_many(conn: AsyncConnection, new_orders: Sequence[Order]) -> list[tuple[str, bool]]:
@@ -156,34 +113,31 @@ async def add_many(conn: AsyncConnection, new_orders: Sequence[Order]) -> list[t
         }
         for o in first.values()
     ]  # fmt: skip
+    columns = list(rows[0]) if rows else []
     inserted = {
         str(order_id)
         for (order_id,) in await conn.execute(
-            insert(orders)
+            insert_rows(orders, columns)
             .on_conflict_do_nothing(index_elements=[orders.c.channel, orders.c.channel_order_id])
             .returning(orders.c.order_id),
-            rows,
+            arrays(rows, columns),
         )
     }
     added = [o for o in first.values() if o.order_id in inserted]
     if added:
-        await conn.execute(
-            order_lines.insert(),
-            [
-                {
-                    "order_id": parse_id(o.order_id),
-                    "line_no": i + 1,
-                    "sku_code": line.sku_code,
-                    "quantity": line.quantity,
-                    "unit_price_fen": line.unit_price_fen,
-                }
-                for o in added
-                for i, line in enumerate(o.lines)
-            ],
-        )
-        timeline = [row for o in added for row in _timeline_rows(parse_id(o.order_id), o)]
-        if timeline:
-            await conn.execute(order_timeline.insert(), timeline)
+        lines = [
+            {
+                "order_id": parse_id(o.order_id),
+                "line_no": i + 1,
+                "sku_code": line.sku_code,
+                "quantity": line.quantity,
+                "unit_price_fen": line.unit_price_fen,
+            }
+            for o in added
+            for i, line in enumerate(o.lines)
+        ]
+        await conn.execute(insert_rows(order_lines, _LINE_COLUMNS), arrays(lines, _LINE_COLUMNS))
+        await _insert_timeline(conn, [row for o in added for row in _timeline_rows(parse_id(o.order_id), o)])
         events = [event for o in added for event in _events(o)]
         if events:
             await publish_many(conn, kit.outbox, events)
@@ -385,9 +339,7 @@ async def save_many(conn: AsyncConnection, changed_orders: Sequence[Order]) -> N
         oid = parse_id(order.order_id)
         if changed:
             # Parameters are prefixed: a bind named like a column is reserved in an UPDATE's SET.
-            updates[tuple(sorted(changed))].append(
-                {"_order_id": oid, **{f"_{c}": v for c, v in changed.items()}}
-            )
+            updates[tuple(sorted(changed))].append({"order_id": oid, **changed})
         await _save_amendments(conn, oid, order.amendments, stored.amendments)
         new_refunds += [
             {
@@ -405,17 +357,11 @@ async def save_many(conn: AsyncConnection, changed_orders: Sequence[Order]) -> N
         order.clear_pending()
         _stored[order] = _Stored(row, order.amendments, stored.locked)
     for columns, values in sorted(updates.items()):
-        statement = (
-            orders.update()
-            .where(orders.c.order_id == sa.bindparam("_order_id"))
-            .values(updated_at=sa.func.now(), **{c: sa.bindparam(f"_{c}") for c in columns})
-        )
-        # One statement, or the driver's pipelined executemany for several orders.
-        await conn.execute(statement, values if len(values) > 1 else values[0])
+        statement = update_rows(orders, ["order_id"], columns).values(updated_at=sa.func.now())
+        await conn.execute(statement, arrays(values, ["order_id", *columns]))
     if new_refunds:
         await conn.execute(refunds.insert(), new_refunds)
-    if timeline:
-        await conn.execute(order_timeline.insert(), timeline)
+    await _insert_timeline(conn, timeline)
     if events:
         await publish_many(conn, kit.outbox, events)
 
@@ -464,13 +410,20 @@ async def _save_amendments(conn: AsyncConnection, oid: uuid.UUID, new: Amendment
 
 async def _write_recorded(conn: AsyncConnection, oid: uuid.UUID, order: Order) -> None:
     """The order's new timeline entries and its events, in the caller's transaction."""
-    timeline = _timeline_rows(oid, order)
-    if timeline:
-        await conn.execute(order_timeline.insert(), timeline)
+    await _insert_timeline(conn, _timeline_rows(oid, order))
     events = _events(order)
     if events:
         await publish_many(conn, kit.outbox, events)
     order.clear_pending()
+
+
+_LINE_COLUMNS = ("order_id", "line_no", "sku_code", "quantity", "unit_price_fen")
+_TIMELINE_COLUMNS = ("order_id", "at", "actor", "event", "from_status", "to_status", "reason")
+
+
+async def _insert_timeline(conn: AsyncConnection, rows: list[dict[str, object]]) -> None:
+    if rows:
+        await conn.execute(insert_rows(order_timeline, _TIMELINE_COLUMNS), arrays(rows, _TIMELINE_COLUMNS))
 
 
 def _timeline_rows(oid: uuid.UUID, order: Order) -> list[dict[str, object]]:
