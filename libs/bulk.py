@@ -1,15 +1,17 @@
-"""Many rows in one statement of constant text: ``INSERT ... SELECT * FROM unnest(...)`` and
-``UPDATE ... FROM unnest(...)``, with one array parameter per column.
+"""Many rows, one statement: rows travel as one array parameter per column.
 
-A batch (a page of orders, a review batch) writes hundreds of rows at once. A multi-row VALUES list
-makes a new statement text for every row count, which the driver parses and PostgreSQL plans anew each
-time; an ``executemany`` sends a statement per row. With arrays the text is the same whatever the
-count, so the driver and the server prepare it once.
+A batch (a page of orders, a review batch, a wave's ten thousand shipments) writes hundreds of rows and
+more at once. ``INSERT ... SELECT FROM unnest(:a, :b, ...)``, ``UPDATE ... FROM unnest(...)`` and
+``col = ANY(:ids)`` have a text that does not depend on the number of rows: compiling it costs the same for
+one row as for ten thousand (SQLAlchemy caches it) and the server prepares it once. An executemany pays its
+per-row cost (~0.1 ms) for every row, and a multi-row VALUES or an expanding IN is compiled, parsed and
+planned anew for every size.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,28 +19,56 @@ from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.dialects.postgresql import Insert, insert
 
 
-def _unnest(table: sa.Table, columns: Sequence[str]) -> sa.TableValuedAlias:
-    """The rows given as one array parameter per column (named ``_<column>``), as a FROM item."""
-    arrays = [sa.bindparam(f"_{c}", type_=pg.ARRAY(table.c[c].type)) for c in columns]
-    return sa.func.unnest(*arrays).table_valued(*columns).render_derived(name="batch")
+def _array_of(name: str) -> str:
+    # Not the column's own name, which SQLAlchemy keeps for an INSERT's or UPDATE's own values.
+    return f"{name}_array"
 
 
-def insert_rows(table: sa.Table, columns: Sequence[str]) -> Insert:
-    """``INSERT INTO table (columns) SELECT ... FROM unnest(...)``: execute with ``arrays(rows, columns)``.
-    ON CONFLICT and RETURNING may be added as to any insert."""
-    rows = _unnest(table, columns)
-    return insert(table).from_select(list(columns), sa.select(*(rows.c[c] for c in columns)))
+def any_of(column: sa.Column[Any], values: Iterable[object]) -> sa.ColumnElement[bool]:
+    """``column = ANY(:values)``: membership in a list passed as one array parameter."""
+    return column == sa.any_(sa.bindparam(None, list(values), type_=pg.ARRAY(column.type)))
 
 
-def update_rows(table: sa.Table, key: Sequence[str], columns: Sequence[str]) -> sa.Update:
-    """``UPDATE table SET columns FROM unnest(...) WHERE key matches``: one row's new values per key;
-    execute with ``arrays(rows, [*key, *columns])``."""
-    rows = _unnest(table, [*key, *columns])
+def rows_of(table: sa.Table, names: Sequence[str]) -> sa.TableValuedAlias:
+    """``unnest(:name1_array, :name2_array, ...) AS given(name1, name2, ...)``: rows given as one array per
+    column of ``table`` (``columns(names, rows)``), the arrays zipped by position."""
     return (
-        table.update().where(*(table.c[k] == rows.c[k] for k in key)).values({c: rows.c[c] for c in columns})
+        sa.func.unnest(*(sa.bindparam(_array_of(name), type_=pg.ARRAY(table.c[name].type)) for name in names))
+        .table_valued(*names)
+        .render_derived(name="given")
     )
 
 
-def arrays(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> dict[str, list[Any]]:
-    """The parameters of ``insert_rows``/``update_rows``: one list per column, in row order."""
-    return {f"_{c}": [row[c] for row in rows] for c in columns}
+# Built once per table and names (tuples): building a statement costs more than running it from the cache.
+@functools.cache
+def insert_rows(table: sa.Table, names: Sequence[str]) -> Insert:
+    """``INSERT INTO table (names) SELECT * FROM unnest(...)``; executed with ``columns(names, rows)``.
+    ON CONFLICT and RETURNING may be added as to any insert."""
+    given = rows_of(table, names)
+    return insert(table).from_select(list(names), sa.select(*(given.c[name] for name in names)))
+
+
+@functools.cache
+def update_rows(table: sa.Table, key: Sequence[str], names: Sequence[str]) -> sa.Update:
+    """``UPDATE table SET names FROM unnest(...) WHERE key matches``: one row's new values per key;
+    executed with ``columns((*key, *names), rows)``."""
+    given = rows_of(table, (*key, *names))
+    return (
+        table.update().where(*(table.c[k] == given.c[k] for k in key)).values({n: given.c[n] for n in names})
+    )
+
+
+def columns(names: Sequence[str], rows: Iterable[Sequence[object]]) -> dict[str, list[object]]:
+    """The parameters of ``insert_rows``/``update_rows``/``rows_of``: ``rows`` (tuples in the order of
+    ``names``) as one list per column."""
+    by_column: dict[str, list[object]] = {_array_of(name): [] for name in names}
+    lists = list(by_column.values())
+    for row in rows:
+        for values, value in zip(lists, row, strict=True):
+            values.append(value)
+    return by_column
+
+
+def arrays(rows: Iterable[Mapping[str, Any]], names: Sequence[str]) -> dict[str, list[object]]:
+    """``columns`` for rows given as mappings by column name."""
+    return columns(names, ([row[name] for name in names] for row in rows))

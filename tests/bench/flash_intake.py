@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import heapq
 import json
 import time
 from collections import deque
@@ -49,9 +50,10 @@ async def run(gateway: str, channel: str, orders: int, concurrency: int) -> dict
     latencies: list[float] = []
     refused: dict[str, int] = {}
     errors = 0
-    # Orders taken in, with the time to try releasing them: the clerk releases what review has passed,
-    # so an order is tried a moment after intake and again a little later while it is not reviewed yet.
-    pending: deque[tuple[float, str]] = deque()
+    # Orders taken in, with the time to try releasing them and the wait before the next try: the clerk
+    # releases what review has passed, so an order is tried a moment after intake and then less and less
+    # often while it is not reviewed yet (the review may lag intake by seconds in a flash sale).
+    pending: list[tuple[float, str, float]] = []  # a heap, the next due first
     released = 0
     pages = deque(range(0, orders, PAGE))
     intake_done = asyncio.Event()
@@ -76,27 +78,34 @@ async def run(gateway: str, channel: str, orders: int, concurrency: int) -> dict
                         reason = outcome["problem"]["reason"]
                         refused[reason] = refused.get(reason, 0) + 1
                     else:
-                        pending.append((time.monotonic() + RELEASE_AFTER_S, outcome["order_id"]))
+                        pending.append(
+                            (time.monotonic() + RELEASE_AFTER_S, outcome["order_id"], RELEASE_AFTER_S)
+                        )
 
         async def release() -> None:
             nonlocal released, errors
             while not (intake_done.is_set() and not pending):
                 now = time.monotonic()
-                batch: list[str] = []
+                batch: dict[str, float] = {}
                 while pending and pending[0][0] <= now and len(batch) < PAGE:
-                    batch.append(pending.popleft()[1])
+                    _, order_id, wait = heapq.heappop(pending)
+                    batch[order_id] = wait
                 if not batch:
                     await asyncio.sleep(0.1)
                     continue
-                reply = await http.post("/v1/order-releases", json={"order_ids": batch}, headers=clerk)
+                reply = await http.post("/v1/order-releases", json={"order_ids": list(batch)}, headers=clerk)
                 if reply.status_code != 200:
                     errors += 1
-                    pending.extend((now + RELEASE_AFTER_S, order_id) for order_id in batch)
+                    for order_id, wait in batch.items():
+                        heapq.heappush(pending, (now + wait, order_id, wait))
                     continue
                 waiting = [o["order_id"] for o in reply.json() if o.get("status") != "released"]
                 released += len(batch) - len(waiting)
-                # Not reviewed yet: released on a later pass.
-                pending.extend((time.monotonic() + RELEASE_AFTER_S, order_id) for order_id in waiting)
+                # Not reviewed yet: tried again later, each time waiting twice as long (up to 8 s).
+                later = time.monotonic()
+                for order_id in waiting:
+                    wait = min(8.0, batch[order_id] * 2)
+                    heapq.heappush(pending, (later + wait, order_id, wait))
 
         releaser = asyncio.create_task(release())
         await asyncio.gather(*(submit() for _ in range(concurrency)))

@@ -189,3 +189,46 @@ async def test_a_crash_in_the_middle_of_a_batch_leaves_every_order_consistent_wi
     # The three the dead batch reserved kept their stock; of the others, none fits in the 1 unit left.
     assert reviewed == 3
     assert await reserved_units(inventory_stub, "C-TEA") == (9, 1)
+
+
+async def test_an_order_cancelled_while_its_batch_reserves_gives_its_stock_back_ord_5(
+    orders_stub, orders_service, inventory, inventory_stub
+):
+    """Between the batch's intent and its booking customer service cancels one order, whose cancellation
+    releases what inventory had just reserved: the booking sees the change (it relocks the orders and
+    reloads the one that changed) and books nothing over it; the other order is reviewed."""
+    await stock(inventory_stub, "X-TEA", quantity=10)
+    kept, cancelled = [await submit(orders_stub, f"X-{i}", sku="X-TEA", quantity=2) for i in range(2)]
+
+    class CancelledMeanwhile(InventoryClient):
+        async def reserve_many(
+            self, orders: Sequence[Order], *, caller: Identity
+        ) -> dict[str, DomainError | None]:
+            answers = await super().reserve_many(orders, caller=caller)
+            await orders_stub.CancelOrder(
+                pb.CancelOrderRequest(order_id=cancelled, reason="buyer changed mind"), metadata=CS
+            )
+            return answers
+
+    client = CancelledMeanwhile(inventory.target)
+    try:
+        ended = await ReservationSaga(orders_service.database, client).review_batch(
+            [kept, cancelled], caller=SUPERVISOR
+        )
+        answer = ended[cancelled]
+        assert not isinstance(answer, DomainError)
+        assert (answer.status.value, answer.reservation.value) == ("cancelled", "released")
+        # Nothing is left for the recovery worker.
+        assert (
+            await recover_once(
+                orders_service.database, ReservationSaga(orders_service.database, client), grace=0
+            )
+            == 0
+        )
+    finally:
+        await client.close()
+    order = (await orders_stub.GetOrder(pb.GetOrderRequest(order_id=cancelled), metadata=CS)).order
+    assert (order.status, order.reservation_state) == (pb.ORDER_STATUS_CANCELLED, "released")
+    reviewed = (await orders_stub.GetOrder(pb.GetOrderRequest(order_id=kept), metadata=CS)).order
+    assert reviewed.status == pb.ORDER_STATUS_REVIEWED
+    assert await reserved_units(inventory_stub, "X-TEA") == (2, 8)

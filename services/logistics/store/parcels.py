@@ -10,17 +10,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from libs.bulk import any_of, columns, insert_rows, rows_of
 from libs.errors import NotFound
 from services.logistics.domain.shipments import ParcelStatus, PlannedParcel, ShipmentStatus
 from services.logistics.store import shipments as shipment_store
-from services.logistics.store.shipments import (
-    PickedLot,
-    StoredShipment,
-    any_of,
-    columns,
-    insert_rows,
-    rows_of,
-)
+from services.logistics.store.shipments import PickedLot, StoredShipment
 from services.logistics.store.tables import parcel_scans, parcels, shipment_picks, shipments
 
 
@@ -60,7 +54,7 @@ class StoredParcel:
 
 
 # A wave's parcels, the shipments put in them and their picks: one statement each, the rows as arrays
-# (see ``shipments.insert_rows``), whatever the size of the wave.
+# (``libs.bulk``), whatever the size of the wave.
 _PARCEL_COLUMNS = ("parcel_id", "wave_id", "print_seq", "carrier_code", "shop_code", "status")
 _ADD_PARCELS = insert_rows(parcels, _PARCEL_COLUMNS)
 _PLACED = rows_of(shipments, ("shipment_id", "parcel_id"))

@@ -4,16 +4,15 @@ withdrawn by a cancellation (ORD-5), and found again for after-sales (LOG-5's la
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql as pg
-from sqlalchemy.dialects.postgresql import Insert, insert
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from libs.bulk import any_of, columns, insert_rows
 from libs.errors import FailedPrecondition, NotFound
 from services.logistics.domain.shipments import (
     WITHDRAWABLE,
@@ -71,51 +70,6 @@ class StoredShipment:
             self.shipment_id, self.order_id, self.shop_code, self.buyer_id, self.address, self.carrier_code,
             self.notes, self.lines,
         )  # fmt: skip
-
-
-# Many rows, one statement. A wave's shipments, parcels and picks run to ten thousand rows and more, so they
-# travel as one array per column: ``INSERT ... SELECT FROM unnest(:a, :b, ...)`` and ``col = ANY(:ids)``.
-# The statement's text does not depend on the number of rows: compiling it costs the same for one row as for
-# ten thousand (SQLAlchemy caches it, except an INSERT ... ON CONFLICT, which it compiles each time in well
-# under a millisecond) and the server prepares it once. An executemany pays its per-row cost (~0.1 ms) for
-# every row, and a multi-row VALUES or an expanding IN is compiled and planned anew for every size.
-
-
-def _array_of(name: str) -> str:
-    # Not the column's own name, which SQLAlchemy keeps for an INSERT's or UPDATE's own values.
-    return f"{name}_array"
-
-
-def any_of(column: sa.Column[Any], values: Iterable[object]) -> sa.ColumnElement[bool]:
-    """``column = ANY(:values)``: membership in a list passed as one array parameter."""
-    return column == sa.any_(sa.bindparam(None, list(values), type_=pg.ARRAY(column.type)))
-
-
-def rows_of(table: sa.Table, names: Sequence[str]) -> sa.TableValuedAlias:
-    """``unnest(:name1_array, :name2_array, ...) AS given(name1, name2, ...)``: rows given as one array per
-    column of ``table`` (``columns(names, rows)``), the arrays zipped by position."""
-    return (
-        sa.func.unnest(*(sa.bindparam(_array_of(name), type_=pg.ARRAY(table.c[name].type)) for name in names))
-        .table_valued(*names)
-        .render_derived(name="given")
-    )
-
-
-def insert_rows(table: sa.Table, names: Sequence[str]) -> Insert:
-    """``INSERT INTO table (names) SELECT * FROM unnest(...)``; executed with ``columns(names, rows)``."""
-    given = rows_of(table, names)
-    return insert(table).from_select(list(names), sa.select(*(given.c[name] for name in names)))
-
-
-def columns(names: Sequence[str], rows: Iterable[Sequence[object]]) -> dict[str, list[object]]:
-    """The parameters of ``insert_rows``/``rows_of``: ``rows`` (tuples in the order of ``names``) as one list
-    per column."""
-    by_column: dict[str, list[object]] = {_array_of(name): [] for name in names}
-    lists = list(by_column.values())
-    for row in rows:
-        for values, value in zip(lists, row, strict=True):
-            values.append(value)
-    return by_column
 
 
 async def is_withdrawn(conn: AsyncConnection, order_ids: Sequence[str]) -> set[str]:

@@ -161,7 +161,8 @@ class ReservationSaga:
             return {o.order_id: err for o in batch}
         ended: dict[str, Order | DomainError] = {}
         async with self.db.transaction() as conn:
-            loaded = await order_repository.load_many(conn, [o.order_id for o in batch], lock=True)
+            # The intent's orders, locked again; reloaded only where something changed their state meanwhile.
+            loaded = await order_repository.relock(conn, batch)
             at = datetime.now(UTC)
             for asked in batch:
                 order = loaded.get(asked.order_id)

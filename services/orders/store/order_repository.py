@@ -113,7 +113,7 @@ async def add_many(conn: AsyncConnection, new_orders: Sequence[Order]) -> list[t
         }
         for o in first.values()
     ]  # fmt: skip
-    columns = list(rows[0]) if rows else []
+    columns = tuple(rows[0]) if rows else ()
     inserted = {
         str(order_id)
         for (order_id,) in await conn.execute(
@@ -263,6 +263,48 @@ async def load_many(conn: AsyncConnection, order_ids: Sequence[str], *, lock: bo
     return loaded
 
 
+async def relock(conn: AsyncConnection, held: Sequence[Order]) -> dict[str, Order]:
+    """Locks again, in order id order, orders this process loaded and saved in an earlier transaction (a
+    saga's intent), and returns them by id ready to be changed again: the objects themselves when the
+    columns that decide their state (status, reservation, hold) are as saved, else loaded afresh. Orders
+    that no longer exist are absent.
+
+    A saga's next step needs only those columns to decide; anything else changed meanwhile (an amended
+    address) is not in the object but is not written back either, since ``save`` writes only what the
+    step changed."""
+    if not held:
+        return {}
+    ids = sorted(parse_id(o.order_id) for o in held)
+    current = {
+        str(order_id): (status, reservation_state, hold_category)
+        for order_id, status, reservation_state, hold_category in await conn.execute(
+            sa.select(orders.c.order_id, orders.c.status, orders.c.reservation_state, orders.c.hold_category)
+            .where(orders.c.order_id == sa.any_(sa.bindparam(None, ids, type_=_UUIDS)))
+            .order_by(orders.c.order_id)
+            .with_for_update()
+        )
+    }
+    ready: dict[str, Order] = {}
+    stale: list[str] = []
+    for order in held:
+        stored = _stored.get(order)
+        state = current.get(order.order_id)
+        if state is None:
+            continue
+        if stored is not None and state == (
+            stored.row["status"],
+            stored.row["reservation_state"],
+            stored.row["hold_category"],
+        ):
+            _stored[order] = _Stored(stored.row, stored.amendments, locked=True)
+            ready[order.order_id] = order
+        else:
+            stale.append(order.order_id)
+    if stale:
+        ready |= await load_many(conn, stale, lock=True)
+    return ready
+
+
 _UUIDS = pg.ARRAY(pg.UUID(as_uuid=True))
 _TEXTS = pg.ARRAY(sa.Text)
 
@@ -357,8 +399,8 @@ async def save_many(conn: AsyncConnection, changed_orders: Sequence[Order]) -> N
         order.clear_pending()
         _stored[order] = _Stored(row, order.amendments, stored.locked)
     for columns, values in sorted(updates.items()):
-        statement = update_rows(orders, ["order_id"], columns).values(updated_at=sa.func.now())
-        await conn.execute(statement, arrays(values, ["order_id", *columns]))
+        statement = update_rows(orders, ("order_id",), columns).values(updated_at=sa.func.now())
+        await conn.execute(statement, arrays(values, ("order_id", *columns)))
     if new_refunds:
         await conn.execute(refunds.insert(), new_refunds)
     await _insert_timeline(conn, timeline)

@@ -16,13 +16,14 @@ import logging
 
 from libs import config
 from libs.db import Database
-from libs.identity import service_identity
+from libs.identity import Identity, service_identity
 from services.orders.clients.inventory import InventoryClient
 from services.orders.saga.reservation import ReservationSaga
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0
+REVIEWERS = 2
 #: The subject the worker reviews as, on every order's timeline.
 REVIEWER = "auto-review"
 
@@ -49,23 +50,28 @@ class AutoReview:
         saga = ReservationSaga(database, inventory)
         caller = service_identity(REVIEWER, ["supervisor"])
         try:
-            while not stop.is_set():
-                self._wakeup.clear()
-                try:
-                    if len(await saga.review_due(batch, caller=caller)) >= batch:
-                        continue  # more are waiting
-                except Exception:
-                    log.exception("automatic review pass failed")
-                stopper = asyncio.ensure_future(stop.wait())
-                woken = asyncio.ensure_future(self._wakeup.wait())
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait(
-                        {stopper, woken}, timeout=POLL_SECONDS, return_when=asyncio.FIRST_COMPLETED
-                    )
-                stopper.cancel()
-                woken.cancel()
+            # Two reviewers side by side: while one batch waits on inventory or the database, the next
+            # is checked; SKIP LOCKED gives them different orders.
+            await asyncio.gather(*(self._review(saga, caller, batch, stop) for _ in range(REVIEWERS)))
         finally:
             await inventory.close()
+
+    async def _review(self, saga: ReservationSaga, caller: Identity, batch: int, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            self._wakeup.clear()
+            try:
+                if len(await saga.review_due(batch, caller=caller)) >= batch:
+                    continue  # more are waiting
+            except Exception:
+                log.exception("automatic review pass failed")
+            stopper = asyncio.ensure_future(stop.wait())
+            woken = asyncio.ensure_future(self._wakeup.wait())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait(
+                    {stopper, woken}, timeout=POLL_SECONDS, return_when=asyncio.FIRST_COMPLETED
+                )
+            stopper.cancel()
+            woken.cancel()
 
 
 #: The orders process's worker; intake wakes it.
