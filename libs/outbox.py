@@ -132,6 +132,7 @@ async def publish_many(
     return ids
 
 
+_NO_SORT = sa.text("SET LOCAL enable_sort = off")
 _COLUMNS = ("event_id", "topic", "aggregate_id", "payload_type", "payload", "traceparent", "tracestate")
 
 
@@ -167,11 +168,18 @@ class OutboxRelay:
 
     async def _publish_pending(self, t: sa.Table) -> int:
         async with self.database.transaction() as conn:
+            # A backlog grows faster than the table's statistics: planned from a stale count, the claim
+            # sorted the whole backlog (250 ms at 50,000 pending, on every claim). Without sorts the plan
+            # is the pending index, read in order, stopping at the batch: a few milliseconds at any size.
+            await conn.execute(_NO_SORT)
             rows = (
                 await conn.execute(
                     sa.select(t)
                     .where(t.c.delivered_at.is_(None), t.c.next_attempt_at <= sa.func.now())
-                    .order_by(t.c.created_at)
+                    # The pending index's order (a new event's next attempt is its creation): the oldest
+                    # rows come straight off the index. Ordering by created_at sorted the whole backlog
+                    # on every claim, which made a relay that fell behind fall further behind.
+                    .order_by(t.c.next_attempt_at)
                     .limit(self.batch_size)
                     .with_for_update(skip_locked=True)
                 )

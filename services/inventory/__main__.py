@@ -15,7 +15,7 @@ from libs.service_main import ServiceParts, main
 from services.inventory.api.servicer import SERVICE_NAME, InventoryServicer
 from services.inventory.consumers import subscriptions
 from services.inventory.store.tables import kit
-from services.inventory.workers import hold_sweeper
+from services.inventory.workers import hold_sweeper, stock_change_pruner
 
 MIGRATIONS = Path(__file__).parent / "store" / "migrations"
 
@@ -32,5 +32,10 @@ if __name__ == "__main__":
     main(
         "inventory",
         migrations_dir=MIGRATIONS,
-        parts=ServiceParts(build=build, kit=kit, subscriptions=subscriptions, workers=[hold_sweeper.run]),
+        parts=ServiceParts(
+            build=build,
+            kit=kit,
+            subscriptions=subscriptions,
+            workers=[hold_sweeper.run, stock_change_pruner.run],
+        ),
     )

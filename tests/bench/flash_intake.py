@@ -16,6 +16,7 @@ import heapq
 import json
 import time
 from collections import deque
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +25,15 @@ import httpx
 from libs.identity import mint_token
 
 PAGE = 200
+SALE_OPENS = datetime(2026, 11, 10, 16, 0, tzinfo=UTC)  # 00:00 on 11.11 in Asia/Shanghai
 RELEASE_AFTER_S = 1.0
 SKUS = 20
 SHOP = "flash"
+
+
+def _paid_at(n: int) -> str:
+    """Midnight of 11.11, a few hundred orders paid each second: about as a flash sale opens."""
+    return (SALE_OPENS + timedelta(milliseconds=3 * n)).isoformat().replace("+00:00", "Z")
 
 
 def order(channel: str, n: int) -> dict[str, Any]:
@@ -40,7 +47,7 @@ def order(channel: str, n: int) -> dict[str, Any]:
             "district": "Xihu", "street": f"{n} Longjing Road",
         },
         "lines": [{"sku_code": f"FLASH-{n % SKUS:02d}", "quantity": quantity, "unit_price_fen": 8800}],
-        "payment": {"amount_fen": 8800 * quantity, "paid_at": "2026-11-11T00:00:05Z", "reference": f"PAY-{n}"},
+        "payment": {"amount_fen": 8800 * quantity, "paid_at": _paid_at(n), "reference": f"PAY-{n}"},
     }  # fmt: skip
 
 

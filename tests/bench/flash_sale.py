@@ -23,6 +23,7 @@ import os
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -172,6 +173,43 @@ async def _verify(env: dict[str, str], orders: int) -> dict[str, Any]:
     return checks
 
 
+async def _follow_feed(gateway: str, stop: asyncio.Event) -> dict[str, float | int]:
+    """An integrator keeping its listings equal to available stock (INV-10) through the sale: it follows
+    the stock change feed by long polling and notes, per page, how long after its latest change it heard
+    of it."""
+    reader = {"Authorization": f"Bearer {mint_token('flash-listing', ['integrator'], shops=[SHOP])}"}
+    lags: list[float] = []
+    pages = 0
+    async with httpx.AsyncClient(base_url=gateway, timeout=60) as http:
+        cursor = ""
+        while True:  # catch up with the past first
+            body = (
+                await http.get("/v1/inventory/stock-changes", params={"cursor": cursor}, headers=reader)
+            ).json()
+            cursor = body["next_cursor"]
+            if not body["changes"]:
+                break
+        while not stop.is_set():
+            reply = await http.get(
+                "/v1/inventory/stock-changes", params={"cursor": cursor, "wait_seconds": 1}, headers=reader
+            )
+            heard = time.time()
+            body = reply.json()
+            cursor = body["next_cursor"]
+            if body["changes"]:
+                pages += 1
+                latest = max(
+                    datetime.fromisoformat(c["changed_at"].replace("Z", "+00:00")) for c in body["changes"]
+                )
+                lags.append(heard - latest.timestamp())
+    return {
+        "feed_pages": pages,
+        "feed_lag_p50_ms": _percentile(lags, 0.50),
+        "feed_lag_p99_ms": _percentile(lags, 0.99),
+        "feed_lag_max_ms": round(max(lags) * 1000, 1) if lags else 0.0,
+    }
+
+
 def _review_rate(span_dir: Path, since_ns: int) -> dict[str, float | int | None]:
     """The automatic review's own pace: orders reviewed per second of the time its batch spans ran (the
     union of "orders.review_batch" spans: intent, the reservation call and the booking), from the span
@@ -206,6 +244,9 @@ async def run(env: dict[str, str], gateway: str, *, orders: int = 100_000) -> di
     out = Path(tempfile.mkdtemp(prefix="flash-"))
     transactions_before = await _transactions(env)
     load: list[asyncio.subprocess.Process] = []
+    stop_feed = asyncio.Event()
+    feed = asyncio.create_task(_follow_feed(gateway, stop_feed))
+    await asyncio.sleep(0.5)  # caught up with the stock just received
     cpu_before = suite_cpu_seconds(exclude=set())
     started = time.time()
     for channel, count in zip(CHANNELS, shares, strict=True):
@@ -233,6 +274,8 @@ async def run(env: dict[str, str], gateway: str, *, orders: int = 100_000) -> di
         name: round(cpu_after[name] - cpu_before.get(name, 0.0), 1) for name in sorted(cpu_after)
     }
     suite_cpu = sum(cpu_by_process.values())
+    stop_feed.set()
+    listing = await feed
     last = await _one(
         logistics_url, "SELECT max(pg_xact_commit_timestamp(xmin)) FROM shipments WHERE shop_code = %s", SHOP
     )
@@ -267,5 +310,6 @@ async def run(env: dict[str, str], gateway: str, *, orders: int = 100_000) -> di
             for name in DATABASES
         },
         **review,
+        **listing,
         "verified": checks,
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -14,7 +15,7 @@ from libs.db import Database
 from libs.errors import DomainError, InvalidArgument, PermissionDenied
 from libs.grpc_errors import to_problem
 from libs.telemetry import set_attributes
-from libs.timestamps import from_timestamp
+from libs.timestamps import from_timestamp, to_timestamp
 from services.inventory.api.convert import (
     hold_to_pb,
     level_to_pb,
@@ -47,10 +48,16 @@ from services.inventory.store import (
     ledger,
     pick_allocations,
     reservations,
+    stock_changes,
     transfers,
 )
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["InventoryService"].full_name
+# The stock change feed (ListStockChanges).
+DEFAULT_CHANGES_PAGE = 500
+MAX_CHANGES_PAGE = 5000
+MAX_CHANGES_WAIT_SECONDS = 30
+CHANGES_POLL_SECONDS = 0.1
 
 
 def _uuid(value: str, field: str) -> uuid.UUID:
@@ -394,6 +401,35 @@ class InventoryServicer(ReceivingApi, TransfersApi, CountsApi, PlanningApi, pb_g
                 )
                 for s, answer in zip(wanted, answers, strict=True)
             ]
+        )
+
+    async def ListStockChanges(
+        self, request: pb.ListStockChangesRequest, context: Any
+    ) -> pb.ListStockChangesResponse:
+        identity.current()
+        page_size = request.page_size or DEFAULT_CHANGES_PAGE
+        if not 1 <= page_size <= MAX_CHANGES_PAGE:
+            raise InvalidArgument.for_field("page_size", f"must be between 1 and {MAX_CHANGES_PAGE}")
+        if not 0 <= request.wait_seconds <= MAX_CHANGES_WAIT_SECONDS:
+            raise InvalidArgument.for_field(
+                "wait_seconds", f"must be between 0 and {MAX_CHANGES_WAIT_SECONDS}"
+            )
+        after = stock_changes.Cursor.parse(request.cursor)
+        deadline = asyncio.get_running_loop().time() + request.wait_seconds
+        while True:
+            async with self.db.connection() as conn:
+                changed, cursor = await stock_changes.page(conn, after, page_size)
+            if changed or asyncio.get_running_loop().time() >= deadline:
+                break
+            await asyncio.sleep(CHANGES_POLL_SECONDS)  # long polling: an indexed look every 100 ms
+        return pb.ListStockChangesResponse(
+            changes=[
+                pb.SkuAvailability(
+                    sku_code=c.sku_code, available=c.available, changed_at=to_timestamp(c.changed_at)
+                )
+                for c in changed
+            ],
+            next_cursor=cursor.token(),
         )
 
     async def GetReservation(

@@ -24,6 +24,7 @@ from libs.outbox import publish
 from libs.timestamps import to_timestamp
 from services.inventory.domain.lots import LotStock
 from services.inventory.domain.stock import Movement, StockLevel, availability_gains
+from services.inventory.store import stock_changes
 from services.inventory.store.tables import (
     kit,
     lot_stock,
@@ -33,6 +34,9 @@ from services.inventory.store.tables import (
     stock_movements,
     warehouses,
 )
+
+# A level the posting did not return (nothing to update) counts as not for sale: nothing changed there.
+_UNSELLABLE = StockLevel("", "", 0, 0, 0, False)
 
 
 async def ensure_levels(conn: AsyncConnection, keys: Sequence[tuple[str, str]]) -> None:
@@ -160,6 +164,15 @@ async def post(
             )
 
     await _announce_availability(conn, movements, levels)
+    # The change feed (INV-10): every SKU whose stock for sale this posting moved.
+    await stock_changes.record(
+        conn,
+        [
+            sku
+            for (sku, warehouse), (d_on, d_res, d_held) in level_deltas.items()
+            if d_on - d_res - d_held and levels.get((sku, warehouse), _UNSELLABLE).sellable
+        ],
+    )
     await conn.execute(
         stock_movements.insert(),
         [

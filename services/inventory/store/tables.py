@@ -437,3 +437,27 @@ scheduled_promotions = sa.Table(
     sa.Column("revision", sa.BigInteger, nullable=False),
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
 )
+
+
+class TransactionId(sa.types.UserDefinedType[int]):
+    """PostgreSQL's 64-bit transaction id (``xid8``)."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: object) -> str:
+        return "xid8"
+
+
+# The stock change feed (INV-10): a row per SKU whose available stock a transaction changed, with that
+# transaction's id. Read in (tx, seq) order below the oldest transaction still running, a cursor never
+# skips a change that commits late (``store.stock_changes``).
+stock_changes = sa.Table(
+    "stock_changes",
+    metadata,
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=True),
+    sa.Column("tx", TransactionId(), nullable=False, server_default=sa.text("pg_current_xact_id()")),
+    sa.Column("sku_code", sa.Text, nullable=False),
+    sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Index("ix_stock_changes_tx_seq", "tx", "seq"),
+    sa.Index("ix_stock_changes_changed_at", "changed_at"),
+)
