@@ -32,6 +32,8 @@ def as_caller() -> Iterator[None]:
 
 
 def _claims(**overrides: object) -> dict[str, object]:
+    # Built when the tests are collected, which is minutes before these run in the full suite: a day of
+    # validity, so that only the claim under test is wrong.
     now = int(time.time())
     claims: dict[str, object] = {
         "sub": "alice",
@@ -39,7 +41,7 @@ def _claims(**overrides: object) -> dict[str, object]:
         "iss": identity.ISSUER,
         "aud": identity.AUDIENCE,
         "iat": now,
-        "exp": now + 600,
+        "exp": now + 86_400,
     }
     claims.update(overrides)
     return {k: v for k, v in claims.items() if v is not None}
