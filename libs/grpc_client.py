@@ -47,12 +47,10 @@ def channel_options() -> list[tuple[str, Any]]:
         ("grpc.max_send_message_length", size),
         ("grpc.max_receive_message_length", size),
         ("grpc.keepalive_time_ms", 30_000),
-        # A peer that restarted (often on the same port) is found again within seconds, not minutes.
+        # A peer that restarted (often on the same port) is found again within seconds, not minutes. The
+        # subchannels stay shared process-wide, so the health probe's reconnection serves the calls too.
         ("grpc.initial_reconnect_backoff_ms", 200),
         ("grpc.max_reconnect_backoff_ms", 5_000),
-        # gRPC shares subchannels process-wide by address; a channel to a new server on a recycled port
-        # would inherit the dead server's backoff and fail fast. Each channel keeps its own.
-        ("grpc.use_local_subchannel_pool", 1),
     ]
 
 

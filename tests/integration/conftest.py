@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -30,11 +31,18 @@ async def inventory(inventory_db: Database) -> AsyncIterator[RunningService]:
     port = await server.start("127.0.0.1:0")
     target = f"127.0.0.1:{port}"
     channel = open_channel(target)
+    await ready(channel)
     try:
         yield RunningService(server, channel, target, inventory_db)
     finally:
         await channel.close()
         await server.stop(0)
+
+
+async def ready(channel: grpc.aio.Channel) -> None:
+    """Connects before the test's first call: gRPC shares subchannels by address, and one left in back-off
+    by an earlier test's server on the same (recycled) port would fail that call at once."""
+    await asyncio.wait_for(channel.channel_ready(), 10)
 
 
 @pytest.fixture
@@ -54,6 +62,7 @@ async def logistics(fresh_database, inventory: RunningService) -> AsyncIterator[
     port = await server.start("127.0.0.1:0")
     target = f"127.0.0.1:{port}"
     channel = open_channel(target)
+    await ready(channel)
     try:
         yield RunningService(server, channel, target, database)
     finally:
@@ -80,6 +89,7 @@ async def orders_service(
     port = await server.start("127.0.0.1:0")
     target = f"127.0.0.1:{port}"
     channel = open_channel(target)
+    await ready(channel)
     try:
         yield RunningService(server, channel, target, database)
     finally:
