@@ -60,6 +60,21 @@ MAX_CHANGES_WAIT_SECONDS = 30
 CHANGES_POLL_SECONDS = 0.1
 
 
+def _reservation_wanted(request: pb.ReserveStockRequest, caller: identity.Identity) -> ReservationRequest:
+    """An order's reservation, checked field by field and against the shops the caller acts for."""
+    wanted = reservation_request(
+        request.order_id,
+        warehouse_or_default(request.warehouse_code),
+        [(line.sku_code, line.quantity) for line in request.lines],
+        request.shop_code,
+    )
+    if not caller.acts_for(wanted.shop_code):
+        raise PermissionDenied.for_field(
+            "shop_code", f"this token does not act for shop {wanted.shop_code!r}", reason="SHOP_NOT_GRANTED"
+        )
+    return wanted
+
+
 def _uuid(value: str, field: str) -> uuid.UUID:
     try:
         return uuid.UUID(value)
@@ -261,18 +276,7 @@ class InventoryServicer(ReceivingApi, TransfersApi, CountsApi, PlanningApi, pb_g
 
     async def ReserveStock(self, request: pb.ReserveStockRequest, context: Any) -> pb.ReserveStockResponse:
         caller = identity.current()
-        wanted = reservation_request(
-            request.order_id,
-            warehouse_or_default(request.warehouse_code),
-            [(line.sku_code, line.quantity) for line in request.lines],
-            request.shop_code,
-        )
-        if not caller.acts_for(wanted.shop_code):
-            raise PermissionDenied.for_field(
-                "shop_code",
-                f"this token does not act for shop {wanted.shop_code!r}",
-                reason="SHOP_NOT_GRANTED",
-            )
+        wanted = _reservation_wanted(request, caller)
         set_attributes(order_id=wanted.order_id)
         async with self.db.transaction() as conn:
             reservation, created = await reservations.reserve(conn, wanted, actor=caller.subject)
@@ -297,18 +301,7 @@ class InventoryServicer(ReceivingApi, TransfersApi, CountsApi, PlanningApi, pb_g
         wanted: list[ReservationRequest] = []
         for order in request.orders:
             try:
-                one = reservation_request(
-                    order.order_id,
-                    warehouse_or_default(order.warehouse_code),
-                    [(line.sku_code, line.quantity) for line in order.lines],
-                    order.shop_code,
-                )
-                if not caller.acts_for(one.shop_code):
-                    raise PermissionDenied.for_field(
-                        "shop_code",
-                        f"this token does not act for shop {one.shop_code!r}",
-                        reason="SHOP_NOT_GRANTED",
-                    )
+                one = _reservation_wanted(order, caller)
             except DomainError as err:
                 answers.append(err)
                 continue

@@ -11,7 +11,6 @@ batch is claimed with SKIP LOCKED. ``SHOP_ORDERS_AUTO_REVIEW_BATCH=0`` turns it 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from libs import config
@@ -19,6 +18,7 @@ from libs.db import Database
 from libs.identity import Identity, service_identity
 from services.orders.clients.inventory import InventoryClient
 from services.orders.saga.reservation import ReservationSaga
+from services.orders.workers.wakeup import rest
 
 log = logging.getLogger(__name__)
 
@@ -64,14 +64,7 @@ class AutoReview:
                     continue  # more are waiting
             except Exception:
                 log.exception("automatic review pass failed")
-            stopper = asyncio.ensure_future(stop.wait())
-            woken = asyncio.ensure_future(self._wakeup.wait())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait(
-                    {stopper, woken}, timeout=POLL_SECONDS, return_when=asyncio.FIRST_COMPLETED
-                )
-            stopper.cancel()
-            woken.cancel()
+            await rest(self._wakeup, stop, POLL_SECONDS)
 
 
 #: The orders process's worker; intake wakes it.

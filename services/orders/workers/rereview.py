@@ -9,7 +9,6 @@ for it. Safe in several replicas (requests are claimed with SKIP LOCKED and a le
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from opentelemetry import context as otel_context
@@ -22,6 +21,7 @@ from libs.telemetry import set_attributes, untraced
 from services.orders.clients.inventory import InventoryClient
 from services.orders.saga.reservation import ReservationSaga
 from services.orders.store import review_requests
+from services.orders.workers.wakeup import rest
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer(__name__)
@@ -90,14 +90,7 @@ class ReReviews:
                         continue
                 except Exception:
                     log.exception("re-review pass failed")
-                stopper = asyncio.ensure_future(stop.wait())
-                woken = asyncio.ensure_future(self._wakeup.wait())
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait(
-                        {stopper, woken}, timeout=POLL_SECONDS, return_when=asyncio.FIRST_COMPLETED
-                    )
-                stopper.cancel()
-                woken.cancel()
+                await rest(self._wakeup, stop, POLL_SECONDS)
                 self._wakeup.clear()
         finally:
             await inventory.close()
