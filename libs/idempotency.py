@@ -13,10 +13,10 @@ from typing import TypeVar
 
 import sqlalchemy as sa
 from google.protobuf.message import Message
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.errors import AlreadyExists, InvalidArgument
+from libs.upsert import insert
 
 M = TypeVar("M", bound=Message)
 

@@ -32,7 +32,6 @@ from nats.aio.msg import Msg
 from nats.js import api
 from opentelemetry import propagate, trace
 from sqlalchemy.dialects import postgresql as pg
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs import config
@@ -49,6 +48,7 @@ from libs.events import (
 )
 from libs.outbox import backoff
 from libs.pull_feed import FeedBroken, PullFeed
+from libs.upsert import insert
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer(__name__)

@@ -6,10 +6,10 @@ import uuid
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.errors import AlreadyExists, NotFound
+from libs.upsert import insert
 from services.inventory.domain.places import Bin, Warehouse
 from services.inventory.domain.skus import Sku, SkuKind
 from services.inventory.store.tables import bins, lots, skus, warehouses

@@ -16,12 +16,12 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from shop.inventory.v1 import events_pb2
 from sqlalchemy.dialects import postgresql as pg
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.errors import FailedPrecondition
 from libs.outbox import publish
 from libs.timestamps import to_timestamp
+from libs.upsert import insert
 from services.inventory.domain.lots import LotStock
 from services.inventory.domain.stock import Movement, StockLevel, availability_gains
 from services.inventory.store import stock_changes

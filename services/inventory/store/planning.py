@@ -8,12 +8,12 @@ from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from shop.inventory.v1 import events_pb2
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.business_time import day_bounds
 from libs.errors import FailedPrecondition, NotFound
 from libs.outbox import publish
+from libs.upsert import insert
 from services.inventory.domain.lots import pick_fifo
 from services.inventory.domain.packing import PackingAlert, packing_alerts
 from services.inventory.domain.replenishment import (

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.db import advisory_lock_key
 from libs.errors import AlreadyExists, NotFound
 from libs.outbox import publish
+from libs.upsert import insert
 from services.inventory.domain.receipts import Receipt, ReceiptStatus, SkuStyle
 from services.inventory.domain.receiving import ReceiptLine
 from services.inventory.store import ledger

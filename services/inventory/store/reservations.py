@@ -8,10 +8,10 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.errors import AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, NotFound
+from libs.upsert import insert
 from services.inventory.domain.lots import Pick, pick_fifo
 from services.inventory.domain.reservations import (
     Line,

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from libs.upsert import insert
 from services.inventory.domain import lots as lot_rules
 from services.inventory.domain.lots import LotStock, TakenLot
 from services.inventory.domain.reservations import Line

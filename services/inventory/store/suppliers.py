@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.errors import AlreadyExists, FailedPrecondition, NotFound
+from libs.upsert import insert
 from services.inventory.domain.lots import pick_fifo
 from services.inventory.domain.places import DEFECTIVE_WAREHOUSE
 from services.inventory.domain.reservations import Line

@@ -6,9 +6,9 @@ from collections import defaultdict
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from libs.upsert import insert
 from services.logistics.domain.carriers import Carrier, ZonePrice
 from services.logistics.store.tables import carrier_provinces, carrier_zones, carriers
 

@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.bulk import any_of, columns, insert_rows, rows_of
 from libs.errors import NotFound
+from libs.upsert import insert
 from services.logistics.domain.shipments import ParcelStatus, PlannedParcel, ShipmentStatus
 from services.logistics.store import shipments as shipment_store
 from services.logistics.store.shipments import PickedLot, StoredShipment

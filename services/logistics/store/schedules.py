@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from libs.upsert import insert
 from services.logistics.domain.waves import DEFAULT_SCHEDULE, NO_OVERRIDES, CutoffSchedule
 from services.logistics.store.tables import wave_schedule_days, wave_schedules
 

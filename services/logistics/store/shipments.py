@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.bulk import any_of, columns, insert_rows
 from libs.errors import FailedPrecondition, NotFound
+from libs.upsert import insert
 from services.logistics.domain.shipments import (
     WITHDRAWABLE,
     Address,

@@ -15,13 +15,13 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from shop.logistics.v1 import events_pb2
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.business_time import BUSINESS_ZONE
 from libs.errors import AlreadyExists, FieldViolation, NotFound
 from libs.outbox import publish
 from libs.timestamps import to_timestamp
+from libs.upsert import insert
 from services.logistics.domain.shipments import ParcelStatus, ShipmentStatus
 from services.logistics.domain.tracking import (
     MAX_PROMISED_DAYS,

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.business_time import BUSINESS_ZONE
 from libs.errors import FailedPrecondition, NotFound
+from libs.upsert import insert
 from services.logistics.domain.waves import WaveSlot, slot_for, slots_of
 from services.logistics.store import schedules
 from services.logistics.store.tables import parcels, shipments, waves

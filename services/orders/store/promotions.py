@@ -8,12 +8,12 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from shop.orders.v1 import events_pb2
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.errors import AlreadyExists, NotFound
 from libs.outbox import publish
 from libs.timestamps import to_timestamp
+from libs.upsert import insert
 from services.orders.domain.promotions import Applied, Promotion, PromotionKind
 from services.orders.store.orders import parse_id
 from services.orders.store.tables import kit, orders, promotion_uses, promotions

@@ -13,9 +13,9 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from libs.upsert import insert
 from services.orders.domain.states import HoldCategory, OrderStatus
 from services.orders.store.tables import order_lines, orders, review_requests
 
