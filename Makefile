@@ -38,7 +38,7 @@ gen/.generated: $(PROTOS) $(TEST_PROTOS) $(VENV)/.installed
 ## Start the whole suite on this machine: PostgreSQL and NATS (data kept in var/), five services, the
 ## gateway on :8080, every process supervised. Ctrl-C stops it; the next run resumes with the same data.
 run: install
-	$(PY) -m libs.suite
+	SHOP_TRACE_SAMPLE_RATIO=$${SHOP_TRACE_SAMPLE_RATIO:-1} $(PY) -m libs.suite
 
 ## Delete the embedded run's data (databases, event streams, spans, logs) under var/. Refused while it runs.
 wipe: install

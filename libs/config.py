@@ -161,6 +161,23 @@ def otlp_endpoint() -> str:
     return _env("OTEL_EXPORTER_OTLP_ENDPOINT", "")
 
 
+def trace_sample_ratio() -> float:
+    """The share of flows whose spans are all kept, decided at each flow's first span (parent-based);
+    failed and slow flows are kept whatever it is (``libs.sampling``)."""
+    ratio = _env_float("SHOP_TRACE_SAMPLE_RATIO", 0.1)
+    if not 0.0 <= ratio <= 1.0:
+        raise InvalidArgument.for_field("SHOP_TRACE_SAMPLE_RATIO", f"must be 0 to 1, got {ratio}")
+    return ratio
+
+
+def trace_slow_ms() -> float:
+    """A process's part of a flow that takes this long or longer is kept though not sampled."""
+    slow = _env_float("SHOP_TRACE_SLOW_MS", 500.0)
+    if slow <= 0:
+        raise InvalidArgument.for_field("SHOP_TRACE_SLOW_MS", f"must be above 0, got {slow}")
+    return slow
+
+
 def log_level() -> str:
     return _env("SHOP_LOG_LEVEL", "INFO").upper()
 

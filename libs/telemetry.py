@@ -1,8 +1,10 @@
 """OpenTelemetry set-up, the same in every process.
 
 W3C trace context propagates over gRPC metadata and HTTP headers. With ``OTEL_EXPORTER_OTLP_ENDPOINT`` set,
-spans go to that collector; otherwise they go to the local span store (``libs.spanstore``). Custom span
-attributes live in the ``shop.`` namespace (``shop.sku``, ``shop.order_id``); never personal data.
+spans go to that collector; otherwise they go to the local span store (``libs.spanstore``). Which flows are
+kept: a sampled share (``SHOP_TRACE_SAMPLE_RATIO``, parent-based) and every failed or slow one
+(``libs.sampling``). Custom span attributes live in the ``shop.`` namespace (``shop.sku``,
+``shop.order_id``); never personal data.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from libs import config
+from libs.sampling import FlowSampler, TailKeep
 from libs.spanstore import LocalSpanExporter
 
 _provider: TracerProvider | None = None
@@ -28,7 +31,7 @@ def setup_telemetry(service: str, exporter: SpanExporter | None = None) -> Trace
     if _provider is not None:
         return _provider
     resource = Resource.create({"service.name": service, "service.namespace": "shop"})
-    provider = TracerProvider(resource=resource)
+    provider = TracerProvider(resource=resource, sampler=FlowSampler(config.trace_sample_ratio()))
     if exporter is None:
         if config.otlp_endpoint():
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
@@ -37,7 +40,8 @@ def setup_telemetry(service: str, exporter: SpanExporter | None = None) -> Trace
         else:
             exporter = LocalSpanExporter(config.span_dir(), service)
     # A short delay keeps the local tree current a moment after a request ends.
-    provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=250))
+    batches = BatchSpanProcessor(exporter, schedule_delay_millis=250)
+    provider.add_span_processor(TailKeep(batches, slow_ms=config.trace_slow_ms()))
     trace.set_tracer_provider(provider)
     _instrument_sqlalchemy()
     _provider = provider

@@ -27,6 +27,9 @@ from libs.subscriptions import Applier, Delivery, Subscriptions
 from libs.telemetry import setup_telemetry
 
 REPO = Path(__file__).resolve().parent.parent
+# Tests follow whole flows, so every flow is kept here and in the suites they start; what is kept by
+# default is tested in tests/unit/test_sampling.py.
+os.environ.setdefault("SHOP_TRACE_SAMPLE_RATIO", "1")
 _db_counter = itertools.count()
 
 
