@@ -6,12 +6,17 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.business_time import day_bounds
 from libs.errors import FailedPrecondition
-from services.inventory.store.reconciliation import Discrepancy, discrepancies
+from libs.upsert import insert
+from services.inventory.store.reconciliation import (
+    Discrepancy,
+    advance_checkpoint,
+    discrepancies,
+    hold_ledger,
+)
 from services.inventory.store.tables import day_closes, receipts, stock_movements
 
 
@@ -30,6 +35,7 @@ async def close_day(conn: AsyncConnection, day: date, *, actor: str) -> DayClose
     if existing is not None:
         return existing
     start, end = day_bounds(day)
+    await hold_ledger(conn)
     unposted = (
         (
             await conn.execute(
@@ -64,6 +70,7 @@ async def close_day(conn: AsyncConnection, day: date, *, actor: str) -> DayClose
             )
         )
     ).scalar_one()
+    await advance_checkpoint(conn)
     await conn.execute(
         insert(day_closes)
         .values(business_date=day, closed_by=actor, movements=movements, receipts_posted=posted)

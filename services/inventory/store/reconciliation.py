@@ -1,4 +1,10 @@
-"""Ledger against balances (INV-14): every balance must equal the sum of its movements."""
+"""Ledger against balances (INV-14): every balance must equal the sum of its movements.
+
+The ledger only grows, so its sums are kept as a checkpoint up to one movement, advanced at each daily
+close (``advance_checkpoint``): reconciling adds the movements after it to the checkpoint, and its cost
+follows the movements since the last close, not the whole history. A trigger keeps past movements' summed
+columns from changing, so a checkpoint stays true; ``full=True`` rereads everything all the same.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,16 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.inventory.store.tables import lot_stock, lots, stock_levels, stock_movements
+from libs.upsert import insert
+from services.inventory.store.tables import (
+    ledger_checkpoint,
+    ledger_checkpoint_bins,
+    ledger_checkpoint_levels,
+    lot_stock,
+    lots,
+    stock_levels,
+    stock_movements,
+)
 
 
 @dataclass(frozen=True)
@@ -23,20 +38,53 @@ class Discrepancy:
     ledger: int
 
 
-async def discrepancies(conn: AsyncConnection, sku_codes: list[str] | None = None) -> list[Discrepancy]:
-    """Compares on-hand, reserved and held per SKU and warehouse, and on-hand per lot and bin, with the
-    ledger's sums; also checks that lot stock adds up to the warehouse level. Empty when the books agree."""
-    found: list[Discrepancy] = []
+async def checkpoint_upto(conn: AsyncConnection) -> int:
+    """The last movement the checkpoint sums (0 before the first close)."""
+    upto = (await conn.execute(sa.select(ledger_checkpoint.c.upto_movement_id))).scalar()
+    return int(upto or 0)
+
+
+def _level_sums(after: int, upto: int | None = None) -> sa.Select[tuple[str, str, int, int, int]]:
     m = stock_movements
+    where = [m.c.movement_id > after] + ([m.c.movement_id <= upto] if upto is not None else [])
+    return sa.select(
+        m.c.sku_code, m.c.warehouse_code, m.c.on_hand_delta, m.c.reserved_delta, m.c.held_delta
+    ).where(*where)
+
+
+def _bin_sums(after: int, upto: int | None = None) -> sa.Select[tuple[object, str, str, str, int]]:
+    m = stock_movements
+    where = [m.c.lot_id.is_not(None), m.c.movement_id > after]
+    where += [m.c.movement_id <= upto] if upto is not None else []
+    return sa.select(m.c.lot_id, m.c.warehouse_code, m.c.bin_code, m.c.sku_code, m.c.on_hand_delta).where(
+        *where
+    )
+
+
+async def discrepancies(
+    conn: AsyncConnection, sku_codes: list[str] | None = None, *, full: bool = False
+) -> list[Discrepancy]:
+    """Compares on-hand, reserved and held per SKU and warehouse, and on-hand per lot and bin, with the
+    ledger's sums; also checks that lot stock adds up to the warehouse level. Empty when the books agree.
+    The sums are the checkpoint's plus the movements after it, or every movement's with ``full``."""
+    found: list[Discrepancy] = []
+    after = 0 if full else await checkpoint_upto(conn)
+    c = ledger_checkpoint_levels
+    level_rows = _level_sums(after)
+    moved = (
+        level_rows.union_all(sa.select(c.c.sku_code, c.c.warehouse_code, c.c.on_hand, c.c.reserved, c.c.held))
+        if after
+        else level_rows
+    ).subquery()
     ledger_levels = (
         sa.select(
-            m.c.sku_code,
-            m.c.warehouse_code,
-            sa.func.sum(m.c.on_hand_delta).label("on_hand"),
-            sa.func.sum(m.c.reserved_delta).label("reserved"),
-            sa.func.sum(m.c.held_delta).label("held"),
+            moved.c.sku_code,
+            moved.c.warehouse_code,
+            sa.func.sum(moved.c.on_hand_delta).label("on_hand"),
+            sa.func.sum(moved.c.reserved_delta).label("reserved"),
+            sa.func.sum(moved.c.held_delta).label("held"),
         )
-        .group_by(m.c.sku_code, m.c.warehouse_code)
+        .group_by(moved.c.sku_code, moved.c.warehouse_code)
         .subquery()
     )
     lot_totals = (
@@ -88,16 +136,22 @@ async def discrepancies(conn: AsyncConnection, sku_codes: list[str] | None = Non
                     Discrepancy(measure, r.sku_code, r.warehouse_code, "", "", int(balance), int(ledger))
                 )
 
+    b = ledger_checkpoint_bins
+    bin_rows = _bin_sums(after)
+    binned = (
+        bin_rows.union_all(sa.select(b.c.lot_id, b.c.warehouse_code, b.c.bin_code, b.c.sku_code, b.c.on_hand))
+        if after
+        else bin_rows
+    ).subquery()
     lot_ledger = (
         sa.select(
-            m.c.lot_id,
-            m.c.warehouse_code,
-            m.c.bin_code,
-            m.c.sku_code,
-            sa.func.sum(m.c.on_hand_delta).label("on_hand"),
+            binned.c.lot_id,
+            binned.c.warehouse_code,
+            binned.c.bin_code,
+            binned.c.sku_code,
+            sa.func.sum(binned.c.on_hand_delta).label("on_hand"),
         )
-        .where(m.c.lot_id.is_not(None))
-        .group_by(m.c.lot_id, m.c.warehouse_code, m.c.bin_code, m.c.sku_code)
+        .group_by(binned.c.lot_id, binned.c.warehouse_code, binned.c.bin_code, binned.c.sku_code)
         .subquery()
     )
     ls = lot_stock
@@ -136,3 +190,63 @@ async def discrepancies(conn: AsyncConnection, sku_codes: list[str] | None = Non
                 )
             )
     return found
+
+
+async def advance_checkpoint(conn: AsyncConnection) -> int:
+    """Adds the movements since the checkpoint to it; returns the last movement it now sums. The caller
+    holds the ledger in SHARE mode (``hold_ledger``), so every movement up to the newest is committed."""
+    after = await checkpoint_upto(conn)
+    upto = (await conn.execute(sa.select(sa.func.max(stock_movements.c.movement_id)))).scalar()
+    if upto is None or upto <= after:
+        return after
+    moved = _level_sums(after, upto).subquery()
+    c = ledger_checkpoint_levels
+    levels = insert(c).from_select(
+        ["sku_code", "warehouse_code", "on_hand", "reserved", "held"],
+        sa.select(
+            moved.c.sku_code,
+            moved.c.warehouse_code,
+            sa.func.sum(moved.c.on_hand_delta),
+            sa.func.sum(moved.c.reserved_delta),
+            sa.func.sum(moved.c.held_delta),
+        ).group_by(moved.c.sku_code, moved.c.warehouse_code),
+    )
+    await conn.execute(
+        levels.on_conflict_do_update(
+            index_elements=[c.c.sku_code, c.c.warehouse_code],
+            set_={
+                "on_hand": c.c.on_hand + levels.excluded.on_hand,
+                "reserved": c.c.reserved + levels.excluded.reserved,
+                "held": c.c.held + levels.excluded.held,
+            },
+        )
+    )
+    binned = _bin_sums(after, upto).subquery()
+    b = ledger_checkpoint_bins
+    bins = insert(b).from_select(
+        ["lot_id", "warehouse_code", "bin_code", "sku_code", "on_hand"],
+        sa.select(
+            binned.c.lot_id, binned.c.warehouse_code, binned.c.bin_code, binned.c.sku_code,
+            sa.func.sum(binned.c.on_hand_delta),
+        ).group_by(binned.c.lot_id, binned.c.warehouse_code, binned.c.bin_code, binned.c.sku_code),
+    )  # fmt: skip
+    await conn.execute(
+        bins.on_conflict_do_update(
+            index_elements=[b.c.lot_id, b.c.warehouse_code, b.c.bin_code],
+            set_={"on_hand": b.c.on_hand + bins.excluded.on_hand},
+        )
+    )
+    point = insert(ledger_checkpoint).values(checkpoint=True, upto_movement_id=upto)
+    await conn.execute(
+        point.on_conflict_do_update(
+            index_elements=[ledger_checkpoint.c.checkpoint],
+            set_={"upto_movement_id": upto, "taken_at": sa.func.now()},
+        )
+    )
+    return int(upto)
+
+
+async def hold_ledger(conn: AsyncConnection) -> None:
+    """Waits for the movements being written to commit and holds new ones until this transaction ends:
+    the ledger and the books then stand still for a close (postings wait, reads do not)."""
+    await conn.execute(sa.text("LOCK TABLE stock_movements IN SHARE MODE"))

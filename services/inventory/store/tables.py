@@ -96,6 +96,8 @@ stock_movements = sa.Table(
     sa.CheckConstraint("lot_id IS NOT NULL OR on_hand_delta = 0", name="on_hand_moves_by_lot"),
     sa.Index("ix_stock_movements_sku_warehouse", "sku_code", "warehouse_code"),
     sa.Index("ix_stock_movements_document", "document_type", "document_id"),
+    # A day's movements (the daily close, the replenishment plan's window) without reading the rest.
+    sa.Index("ix_stock_movements_created_at", "created_at"),
 )
 
 # Balances derived from the ledger, kept in the same transaction; CHECKs are the last line against
@@ -350,6 +352,37 @@ day_closes = sa.Table(
     sa.Column("closed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
     sa.Column("movements", sa.Integer, nullable=False),
     sa.Column("receipts_posted", sa.Integer, nullable=False),
+)
+
+# The ledger's sums up to one movement, advanced at each daily close: reconciling then reads only the
+# movements after it (INV-14). A trigger keeps the summed columns of past movements from changing.
+ledger_checkpoint = sa.Table(
+    "ledger_checkpoint",
+    metadata,
+    sa.Column("checkpoint", sa.Boolean, primary_key=True, server_default=sa.true()),  # the one row
+    sa.Column("upto_movement_id", sa.BigInteger, nullable=False),
+    sa.Column("taken_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.CheckConstraint("checkpoint", name="one_row"),
+)
+
+ledger_checkpoint_levels = sa.Table(
+    "ledger_checkpoint_levels",
+    metadata,
+    sa.Column("sku_code", sa.Text, primary_key=True),
+    sa.Column("warehouse_code", sa.Text, primary_key=True),
+    sa.Column("on_hand", sa.BigInteger, nullable=False),
+    sa.Column("reserved", sa.BigInteger, nullable=False),
+    sa.Column("held", sa.BigInteger, nullable=False),
+)
+
+ledger_checkpoint_bins = sa.Table(
+    "ledger_checkpoint_bins",
+    metadata,
+    sa.Column("lot_id", pg.UUID(as_uuid=True), primary_key=True),
+    sa.Column("warehouse_code", sa.Text, primary_key=True),
+    sa.Column("bin_code", sa.Text, primary_key=True),
+    sa.Column("sku_code", sa.Text, nullable=False),
+    sa.Column("on_hand", sa.BigInteger, nullable=False),
 )
 
 # Planning: replenishment policies and plans (INV-15); suppliers and their returns (INV-17).
