@@ -16,12 +16,14 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
-from sqlalchemy.dialects.postgresql import Insert, insert
+
+from libs.upsert import Insert, insert
 
 
-def _array_of(name: str) -> str:
-    # Not the column's own name, which SQLAlchemy keeps for an INSERT's or UPDATE's own values.
-    return f"{name}_array"
+def _array_of(name: str, prefix: str = "") -> str:
+    # Not the column's own name, which SQLAlchemy keeps for an INSERT's or UPDATE's own values; a prefix
+    # keeps apart the rows of several tables written by one statement.
+    return f"{prefix}{name}_array"
 
 
 def any_of(column: sa.Column[Any], values: Iterable[object]) -> sa.ColumnElement[bool]:
@@ -29,11 +31,13 @@ def any_of(column: sa.Column[Any], values: Iterable[object]) -> sa.ColumnElement
     return column == sa.any_(sa.bindparam(None, list(values), type_=pg.ARRAY(column.type)))
 
 
-def rows_of(table: sa.Table, names: Sequence[str]) -> sa.TableValuedAlias:
+def rows_of(table: sa.Table, names: Sequence[str], prefix: str = "") -> sa.TableValuedAlias:
     """``unnest(:name1_array, :name2_array, ...) AS given(name1, name2, ...)``: rows given as one array per
-    column of ``table`` (``columns(names, rows)``), the arrays zipped by position."""
+    column of ``table`` (``columns(names, rows, prefix)``), the arrays zipped by position."""
     return (
-        sa.func.unnest(*(sa.bindparam(_array_of(name), type_=pg.ARRAY(table.c[name].type)) for name in names))
+        sa.func.unnest(
+            *(sa.bindparam(_array_of(name, prefix), type_=pg.ARRAY(table.c[name].type)) for name in names)
+        )
         .table_valued(*names)
         .render_derived(name="given")
     )
@@ -58,10 +62,12 @@ def update_rows(table: sa.Table, key: Sequence[str], names: Sequence[str]) -> sa
     )
 
 
-def columns(names: Sequence[str], rows: Iterable[Sequence[object]]) -> dict[str, list[object]]:
+def columns(
+    names: Sequence[str], rows: Iterable[Sequence[object]], prefix: str = ""
+) -> dict[str, list[object]]:
     """The parameters of ``insert_rows``/``update_rows``/``rows_of``: ``rows`` (tuples in the order of
     ``names``) as one list per column."""
-    by_column: dict[str, list[object]] = {_array_of(name): [] for name in names}
+    by_column: dict[str, list[object]] = {_array_of(name, prefix): [] for name in names}
     lists = list(by_column.values())
     for row in rows:
         for values, value in zip(lists, row, strict=True):
@@ -69,6 +75,8 @@ def columns(names: Sequence[str], rows: Iterable[Sequence[object]]) -> dict[str,
     return by_column
 
 
-def arrays(rows: Iterable[Mapping[str, Any]], names: Sequence[str]) -> dict[str, list[object]]:
+def arrays(
+    rows: Iterable[Mapping[str, Any]], names: Sequence[str], prefix: str = ""
+) -> dict[str, list[object]]:
     """``columns`` for rows given as mappings by column name."""
-    return columns(names, ([row[name] for name in names] for row in rows))
+    return columns(names, ([row[name] for name in names] for row in rows), prefix)

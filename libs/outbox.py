@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 import sqlalchemy as sa
 from google.protobuf.message import Message
@@ -85,55 +86,63 @@ async def publish(conn: AsyncConnection, outbox: sa.Table, aggregate_id: str, ev
     return event_id
 
 
-async def publish_many(
-    conn: AsyncConnection, outbox: sa.Table, events: Sequence[tuple[str, Message]]
-) -> list[uuid.UUID]:
-    """Adds (aggregate id, event) pairs to the outbox in one statement, in the caller's transaction.
+def rows_for(events: Sequence[tuple[str, Message]]) -> list[dict[str, object]]:
+    """The outbox rows of (aggregate id, event) pairs (``COLUMNS``), each with a new event id and the
+    context of its PRODUCER span, for a statement that writes them with other rows (``publish_many``
+    writes them alone).
 
     The events of one subject share one PRODUCER span (``create <subject>``, with the batch's message
     count, as the messaging conventions make a batch's span); each event carries its context, so every
     consumer's span is its child. A span per event would cost a batch of hundreds more than its SQL.
     """
-    rows: list[dict[str, object]] = []
-    ids: list[uuid.UUID] = []
-    by_subject: dict[str, list[tuple[str, Message, uuid.UUID]]] = {}
-    for aggregate_id, event in events:
-        ids.append(uuid.uuid4())
-        by_subject.setdefault(catalogue().of(event).subject, []).append((aggregate_id, event, ids[-1]))
-    for subject, batch in by_subject.items():
+    given = [(aggregate_id, event, catalogue().of(event), uuid.uuid4()) for aggregate_id, event in events]
+    by_subject: dict[str, list[uuid.UUID]] = {}
+    for _, _, kind, event_id in given:
+        by_subject.setdefault(kind.subject, []).append(event_id)
+    contexts: dict[str, dict[str, str]] = {}
+    for subject, event_ids in by_subject.items():
         attributes: dict[str, str | int] = {
             "messaging.system": "nats",
             "messaging.operation.type": "create",
             "messaging.destination.name": subject,
         }
-        if len(batch) == 1:
-            attributes["messaging.message.id"] = str(batch[0][2])
+        if len(event_ids) == 1:
+            attributes["messaging.message.id"] = str(event_ids[0])
         else:
-            attributes["messaging.batch.message_count"] = len(batch)
+            attributes["messaging.batch.message_count"] = len(event_ids)
         with _tracer.start_as_current_span(
             f"create {subject}", kind=trace.SpanKind.PRODUCER, attributes=attributes
         ):
-            carrier: dict[str, str] = {}
-            propagate.inject(carrier)
-        for aggregate_id, event, event_id in batch:
-            rows.append(
-                {
-                    "event_id": event_id,
-                    "topic": subject,
-                    "aggregate_id": aggregate_id,
-                    "payload_type": catalogue().of(event).full_name,
-                    "payload": event.SerializeToString(deterministic=True),
-                    "traceparent": carrier.get("traceparent", ""),
-                    "tracestate": carrier.get("tracestate", ""),
-                }
-            )
+            contexts[subject] = {}
+            propagate.inject(contexts[subject])
+    return [
+        {
+            "event_id": event_id,
+            "topic": kind.subject,
+            "aggregate_id": aggregate_id,
+            "payload_type": kind.full_name,
+            "payload": event.SerializeToString(deterministic=True),
+            "traceparent": contexts[kind.subject].get("traceparent", ""),
+            "tracestate": contexts[kind.subject].get("tracestate", ""),
+        }
+        for aggregate_id, event, kind, event_id in given
+    ]
+
+
+async def publish_many(
+    conn: AsyncConnection, outbox: sa.Table, events: Sequence[tuple[str, Message]]
+) -> list[uuid.UUID]:
+    """Adds (aggregate id, event) pairs to the outbox in one statement, in the caller's transaction;
+    returns their event ids in the order given."""
+    rows = rows_for(events)
     if rows:
-        await conn.execute(insert_rows(outbox, _COLUMNS), arrays(rows, _COLUMNS))
-    return ids
+        await conn.execute(insert_rows(outbox, COLUMNS), arrays(rows, COLUMNS))
+    return [cast(uuid.UUID, row["event_id"]) for row in rows]
 
 
 _NO_SORT = sa.text("SET LOCAL enable_sort = off")
-_COLUMNS = ("event_id", "topic", "aggregate_id", "payload_type", "payload", "traceparent", "tracestate")
+#: The columns of an outbox row, as ``rows_for`` gives them.
+COLUMNS = ("event_id", "topic", "aggregate_id", "payload_type", "payload", "traceparent", "tracestate")
 
 
 def backoff(attempts: int, *, base: float = 0.5, cap: float = 30.0) -> timedelta:

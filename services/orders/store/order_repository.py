@@ -8,6 +8,7 @@ the timeline, the exception queue) live in ``store.orders``.
 
 from __future__ import annotations
 
+import functools
 import uuid
 import weakref
 from collections import defaultdict
@@ -19,14 +20,17 @@ import sqlalchemy as sa
 from google.protobuf.message import Message
 from shop.orders.v1 import events_pb2, orders_pb2
 from sqlalchemy.dialects import postgresql as pg
-from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.bulk import arrays, insert_rows, update_rows
+from libs import outbox
+from libs.bulk import arrays, insert_rows, rows_of, update_rows
+from libs.bulk import columns as columns_of
 from libs.errors import NotFound
 from libs.money import money
 from libs.outbox import publish_many
 from libs.timestamps import to_timestamp
+from libs.upsert import insert
 from services.orders.domain.amendments import Amendments, Invoice, Shipment
 from services.orders.domain.intake import Address, Channel, OrderLine
 from services.orders.domain.order import Order, StatusChanged
@@ -98,7 +102,7 @@ async def add(conn: AsyncConnection, order: Order) -> tuple[str, bool]:
 
 
 async def add_many(conn: AsyncConnection, new_orders: Sequence[Order]) -> list[tuple[str, bool]]:
-    """``add`` for a page of orders in four statements whatever their number: per order, (order id,
+    """``add`` for a page of orders in one statement whatever their number: per order, (order id,
     created). An order whose (channel, channel_order_id) was stored before, or came earlier in the same
     page, is not added and the stored order's id is returned (created False)."""
     first: dict[tuple[str, str], Order] = {}
@@ -114,34 +118,28 @@ async def add_many(conn: AsyncConnection, new_orders: Sequence[Order]) -> list[t
         for o in first.values()
     ]  # fmt: skip
     columns = tuple(rows[0]) if rows else ()
+    lines = [
+        (parse_id(o.order_id), i + 1, line.sku_code, line.quantity, line.unit_price_fen)
+        for o in first.values()
+        for i, line in enumerate(o.lines)
+    ]
+    timeline = [row for o in first.values() for row in _timeline_rows(parse_id(o.order_id), o)]
+    # Every candidate's event rows are made; the statement writes those of the orders it adds only.
+    events = outbox.rows_for([event for o in first.values() for event in _events(o)])
     inserted = {
         str(order_id)
         for (order_id,) in await conn.execute(
-            insert_rows(orders, columns)
-            .on_conflict_do_nothing(index_elements=[orders.c.channel, orders.c.channel_order_id])
-            .returning(orders.c.order_id),
-            arrays(rows, columns),
+            _intake(columns),
+            {
+                **arrays(rows, columns),
+                **columns_of(_LINE_COLUMNS, lines, "line_"),
+                **arrays(timeline, _TIMELINE_COLUMNS, "timeline_"),
+                **arrays(events, outbox.COLUMNS, "event_"),
+            },
         )
     }
-    added = [o for o in first.values() if o.order_id in inserted]
-    if added:
-        lines = [
-            {
-                "order_id": parse_id(o.order_id),
-                "line_no": i + 1,
-                "sku_code": line.sku_code,
-                "quantity": line.quantity,
-                "unit_price_fen": line.unit_price_fen,
-            }
-            for o in added
-            for i, line in enumerate(o.lines)
-        ]
-        await conn.execute(insert_rows(order_lines, _LINE_COLUMNS), arrays(lines, _LINE_COLUMNS))
-        await _insert_timeline(conn, [row for o in added for row in _timeline_rows(parse_id(o.order_id), o)])
-        events = [event for o in added for event in _events(o)]
-        if events:
-            await publish_many(conn, kit.outbox, events)
-        for o in added:
+    for o in first.values():
+        if o.order_id in inserted:
             o.clear_pending()
             _stored[o] = _Stored(_row(o), o.amendments, locked=True)
     existing: dict[tuple[str, str], str] = {}
@@ -460,6 +458,33 @@ async def _write_recorded(conn: AsyncConnection, oid: uuid.UUID, order: Order) -
 
 
 _LINE_COLUMNS = ("order_id", "line_no", "sku_code", "quantity", "unit_price_fen")
+
+
+@functools.cache
+def _intake(order_columns: tuple[str, ...]) -> sa.Select[tuple[uuid.UUID]]:
+    """Intake's one statement: the orders not sent before, and of those only, their lines, timeline and
+    events, from one array per column each (prefixed ``line_``, ``timeline_``, ``event_``); returns the
+    ids of the orders added."""
+    added = (
+        insert_rows(orders, order_columns)
+        .on_conflict_do_nothing(index_elements=[orders.c.channel, orders.c.channel_order_id])
+        .returning(orders.c.order_id)
+        .cte("added")
+    )
+
+    def theirs(table: sa.Table, names: tuple[str, ...], prefix: str) -> sa.CTE:
+        given = rows_of(table, names, prefix)
+        key = given.c.order_id if "order_id" in names else sa.cast(given.c.aggregate_id, pg.UUID)
+        chosen = sa.select(*(given.c[name] for name in names)).where(key.in_(sa.select(added.c.order_id)))
+        return insert(table).from_select(list(names), chosen).cte(f"{prefix}rows")
+
+    return sa.select(added.c.order_id).add_cte(
+        theirs(order_lines, _LINE_COLUMNS, "line_"),
+        theirs(order_timeline, _TIMELINE_COLUMNS, "timeline_"),
+        theirs(kit.outbox, outbox.COLUMNS, "event_"),
+    )
+
+
 _TIMELINE_COLUMNS = ("order_id", "at", "actor", "event", "from_status", "to_status", "reason")
 
 
