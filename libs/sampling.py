@@ -15,6 +15,10 @@ see what normal looks like. So:
   (``shop.trace.kept``: ``error`` or ``slow``). Each process decides for its own part: the processes
   that failed or were slow keep theirs, which is where the reason is.
 
+- **Statements in sampled flows only** (``StatementSampler``): a span per SQL statement is most of what
+  tracing a flow costs, so flows not sampled make none, not even held; a failed or slow one kept by the
+  tail shows its calls, events and batches, and a failed statement's error on the call it failed.
+
 Held spans are bounded (``MAX_HELD``); past it the oldest parts are dropped unseen.
 """
 
@@ -68,6 +72,30 @@ class FlowSampler(Sampler):
 
     def get_description(self) -> str:
         return f"FlowSampler{{ratio={self.ratio}, failed or slow kept}}"
+
+
+class StatementSampler(Sampler):
+    """For SQL statement spans: kept in sampled flows only. A flow not sampled makes no statement spans
+    at all (not even recorded), which is most of what tracing it would cost; if it fails or is slow, its
+    calls, events and batches are kept by ``TailKeep``, and its statements' failures show on them."""
+
+    def should_sample(
+        self,
+        parent_context: Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[trace.Link] | None = None,
+        trace_state: trace.TraceState | None = None,
+    ) -> SamplingResult:
+        parent = trace.get_current_span(parent_context).get_span_context()
+        if parent.is_valid and parent.trace_flags.sampled:
+            return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes, parent.trace_state)
+        return SamplingResult(Decision.DROP)
+
+    def get_description(self) -> str:
+        return "StatementSampler{sampled flows only}"
 
 
 class TailKeep(SpanProcessor):

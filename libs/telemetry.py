@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from libs import config
-from libs.sampling import FlowSampler, TailKeep
+from libs.sampling import FlowSampler, StatementSampler, TailKeep
 from libs.spanstore import LocalSpanExporter
 
 _provider: TracerProvider | None = None
@@ -41,9 +41,14 @@ def setup_telemetry(service: str, exporter: SpanExporter | None = None) -> Trace
             exporter = LocalSpanExporter(config.span_dir(), service)
     # A short delay keeps the local tree current a moment after a request ends.
     batches = BatchSpanProcessor(exporter, schedule_delay_millis=250)
-    provider.add_span_processor(TailKeep(batches, slow_ms=config.trace_slow_ms()))
+    tail = TailKeep(batches, slow_ms=config.trace_slow_ms())
+    provider.add_span_processor(tail)
     trace.set_tracer_provider(provider)
-    _instrument_sqlalchemy()
+    # Statement spans come from a provider of their own, sharing the export, that makes them in sampled
+    # flows only (libs.sampling).
+    statements = TracerProvider(resource=resource, sampler=StatementSampler())
+    statements.add_span_processor(tail)
+    _instrument_sqlalchemy(statements)
     _provider = provider
     return provider
 
@@ -89,10 +94,10 @@ def grpc_client_interceptors() -> list[Any]:
     return list(aio_client_interceptors())  # type: ignore[no-untyped-call]
 
 
-def _instrument_sqlalchemy() -> None:
-    """Every engine created after this (``libs.db``) gets a span per SQL statement."""
+def _instrument_sqlalchemy(provider: TracerProvider) -> None:
+    """Every engine created after this (``libs.db``) gets a span per SQL statement of a sampled flow."""
     from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 
     instrumentor = SQLAlchemyInstrumentor()
     if not instrumentor.is_instrumented_by_opentelemetry:
-        instrumentor.instrument(enable_commenter=False)
+        instrumentor.instrument(enable_commenter=False, tracer_provider=provider)

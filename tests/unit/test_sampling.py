@@ -16,7 +16,7 @@ from opentelemetry.trace import SpanContext, Status, StatusCode, TraceFlags
 
 from libs import config
 from libs.errors import InvalidArgument
-from libs.sampling import FlowSampler, TailKeep
+from libs.sampling import FlowSampler, StatementSampler, TailKeep
 
 SLOW_MS = 100
 MS = 1_000_000
@@ -154,3 +154,31 @@ def test_a_bad_setting_is_refused_naming_it(monkeypatch, name, value):
     with pytest.raises(InvalidArgument) as refused:
         config.trace_sample_ratio() if name == "SHOP_TRACE_SAMPLE_RATIO" else config.trace_slow_ms()
     assert [v.field for v in refused.value.violations] == [name]
+
+
+def test_statement_spans_are_made_in_sampled_flows_only():
+    exporter = InMemorySpanExporter()
+    tail = TailKeep(SimpleSpanProcessor(exporter), slow_ms=SLOW_MS)
+    flows = TracerProvider(sampler=FlowSampler(0.0), id_generator=SeededIds())
+    flows.add_span_processor(tail)
+    statements = TracerProvider(sampler=StatementSampler())
+    statements.add_span_processor(tail)
+    calls, sql = flows.get_tracer("calls"), statements.get_tracer("sql")
+    sampled = SpanContext(0xABC, 0x1, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED))
+    not_sampled = SpanContext(0xDEF, 0x2, is_remote=True, trace_flags=TraceFlags(TraceFlags.DEFAULT))
+    for parent in (sampled, not_sampled):
+        root = calls.start_span(
+            "SubmitOrder", context=trace.set_span_in_context(trace.NonRecordingSpan(parent))
+        )
+        statement = sql.start_span("INSERT shop_orders", context=trace.set_span_in_context(root))
+        assert statement.is_recording() is (parent is sampled)
+        statement.end()
+        root.set_status(Status(StatusCode.ERROR, "refused"))
+        root.end()
+    assert not sql.start_span("SELECT 1").is_recording()  # outside any flow
+    spans = exporter.get_finished_spans()
+    assert [(s.name, s.context.trace_id) for s in spans] == [
+        ("INSERT shop_orders", 0xABC),
+        ("SubmitOrder", 0xABC),
+        ("SubmitOrder", 0xDEF),  # kept for its failure, without statement spans
+    ]
