@@ -180,13 +180,26 @@ async def test_released_orders_ship_in_their_wave_merged_picked_verified_packed_
             lg.PackParcelRequest(parcel_id=merged.parcel_id, weight_grams=1500), metadata=PACKER
         )
     assert code_of(unverified)[0] == grpc.StatusCode.FAILED_PRECONDITION and SKU in code_of(unverified)[1]
-    # A wrong item is refused and not counted; a retried scan (same request id) counts once.
-    with pytest.raises(grpc.aio.AioRpcError) as wrong:
+    # A wrong item (a SKU of the catalogue, by its code or a lot label) is refused with the difference and
+    # not counted; a barcode of no SKU at all is refused as unknown. A retried scan counts once.
+    other_lot = await stock(inventory_stub, sku="CUP-GLS-300", quantity=2, request_id="lot-cup")
+    for barcode in ("CUP-GLS-300", other_lot.label_id):
+        with pytest.raises(grpc.aio.AioRpcError) as wrong:
+            await logistics_stub.ScanItem(
+                lg.ScanItemRequest(parcel_id=merged.parcel_id, barcode=barcode, request_id="scan-0"),
+                metadata=VERIFIER,
+            )
+        assert code_of(wrong)[0] == grpc.StatusCode.FAILED_PRECONDITION
+        assert (
+            "does not hold" in code_of(wrong)[1]
+            and f"{SKU}: expected 3, scanned 0, missing 3" in code_of(wrong)[1]
+        ), code_of(wrong)
+    with pytest.raises(grpc.aio.AioRpcError) as unknown:
         await logistics_stub.ScanItem(
-            lg.ScanItemRequest(parcel_id=merged.parcel_id, barcode="OTHER-SKU", request_id="scan-0"),
+            lg.ScanItemRequest(parcel_id=merged.parcel_id, barcode="NO-SUCH-ITEM", request_id="scan-0"),
             metadata=VERIFIER,
         )
-    assert code_of(wrong)[0] in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.INVALID_ARGUMENT)
+    assert code_of(unknown)[0] == grpc.StatusCode.INVALID_ARGUMENT
     for _ in range(2):
         scanned = await logistics_stub.ScanItem(
             lg.ScanItemRequest(parcel_id=merged.parcel_id, barcode=old_lot.label_id, request_id="scan-1"),

@@ -19,6 +19,7 @@ from libs.outbox import publish
 from libs.telemetry import set_attributes
 from libs.timestamps import to_timestamp
 from services.logistics.api.convert import lines_to_pb, parcel_to_pb
+from services.logistics.clients.inventory import InventoryClient
 from services.logistics.domain import packing, verification
 from services.logistics.domain.carriers import Carrier, promised_days
 from services.logistics.domain.shipments import ParcelStatus, ShipmentStatus
@@ -59,6 +60,7 @@ async def _carrier(conn: AsyncConnection, code: str) -> Carrier:
 
 class StationsApi:
     db: Database
+    inventory: InventoryClient
 
     async def StartVerification(
         self, request: pb.StartVerificationRequest, context: Any
@@ -89,6 +91,22 @@ class StationsApi:
                 "request_id", "name each scan, so that a retried scan counts once"
             )
         set_attributes(parcel_id=request.parcel_id)
+        try:
+            return await self._scan(request, caller)
+        except InvalidArgument as unknown:
+            if unknown.reason != verification.UNKNOWN_BARCODE:
+                raise
+            # Not one of the parcel's items: if the catalogue knows it, it is a wrong item, refused with the
+            # difference (LOG-3); asked after the transaction, so no row stays locked meanwhile.
+            known = await self.inventory.known_skus(verification.skus_named_by(request.barcode))
+            if not known:
+                raise
+            async with self.db.connection() as conn:
+                parcel = await parcels.get(conn, request.parcel_id.strip())
+            _verification(parcel).scan(request.barcode, known_skus=known)
+            raise  # the scan above refuses: the parcel does not hold that SKU
+
+    async def _scan(self, request: pb.ScanItemRequest, caller: identity.Identity) -> pb.ScanItemResponse:
         async with self.db.transaction() as conn:
             parcel = await parcels.get(conn, request.parcel_id.strip(), lock=True)
             if parcel.status not in (ParcelStatus.VERIFYING, ParcelStatus.VERIFIED):

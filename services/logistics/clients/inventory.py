@@ -1,13 +1,16 @@
-"""The inventory service as the logistics service sees it: the lots each shipment is picked from."""
+"""The inventory service as the logistics service sees it: the lots each shipment is picked from, an
+exchange's reservation, and which barcodes name SKUs of the catalogue."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Iterable, Sequence
 
 from shop.inventory.v1 import inventory_pb2 as pb
 from shop.inventory.v1 import inventory_pb2_grpc
 
 from libs import config, identity
+from libs.errors import NotFound
 from libs.grpc_client import call, open_channel
 from services.logistics.store.shipments import PickedLot, StoredShipment
 
@@ -69,6 +72,20 @@ class InventoryClient:
             ),
             caller=caller,
         )
+
+    async def known_skus(self, sku_codes: Iterable[str]) -> set[str]:
+        """Those of ``sku_codes`` the catalogue holds, asked as the logistics service itself (a scanning
+        station's verifier may not read the catalogue)."""
+        caller = identity.service_identity("logistics", ["logistics_clerk"])
+
+        async def known(sku: str) -> str:
+            try:
+                await call(self.stub.GetSku, pb.GetSkuRequest(sku_code=sku), caller=caller)
+            except NotFound:
+                return ""
+            return sku
+
+        return {sku for sku in await asyncio.gather(*(known(s) for s in sorted(set(sku_codes)))) if sku}
 
     async def close(self) -> None:
         await self.channel.close()

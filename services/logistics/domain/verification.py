@@ -83,6 +83,14 @@ def sku_of_barcode(barcode: str, known_skus: Set[str]) -> str:
     )
 
 
+def skus_named_by(barcode: str) -> set[str]:
+    """The SKU codes a barcode may stand for: itself, and the SKU of a lot label ``SKU-XXXXXXXXXX``; which
+    of them the catalogue holds decides (``sku_of_barcode``)."""
+    code = barcode.strip()
+    lot = LOT_LABEL.fullmatch(code)
+    return {code, lot["sku"]} if lot is not None else {code} if code else set()
+
+
 @dataclass(frozen=True)
 class SkuDifference:
     """One SKU of a parcel: units expected, scanned, still missing, and scanned beyond what is expected
