@@ -18,6 +18,7 @@ from shop.inventory.v1 import events_pb2
 from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from libs.bulk import columns, insert_rows
 from libs.errors import FailedPrecondition
 from libs.outbox import publish
 from libs.timestamps import to_timestamp
@@ -174,26 +175,25 @@ async def post(
         ],
     )
     await conn.execute(
-        stock_movements.insert(),
-        [
-            {
-                "kind": m.kind.value,
-                "sku_code": m.sku_code,
-                "warehouse_code": m.warehouse_code,
-                "lot_id": m.lot_id,
-                "bin_code": m.bin_code,
-                "on_hand_delta": m.on_hand_delta,
-                "reserved_delta": m.reserved_delta,
-                "held_delta": m.held_delta,
-                "document_type": m.document_type,
-                "document_id": m.document_id,
-                "note": m.note,
-                "actor": actor,
-            }
-            for m in movements
-        ],
-    )
+        insert_rows(stock_movements, _MOVEMENT_COLUMNS),
+        columns(
+            _MOVEMENT_COLUMNS,
+            (
+                (
+                    m.kind.value, m.sku_code, m.warehouse_code, m.lot_id, m.bin_code, m.on_hand_delta,
+                    m.reserved_delta, m.held_delta, m.document_type, m.document_id, m.note, actor,
+                )
+                for m in movements
+            ),
+        ),
+    )  # fmt: skip
     return levels
+
+
+_MOVEMENT_COLUMNS = (
+    "kind", "sku_code", "warehouse_code", "lot_id", "bin_code", "on_hand_delta", "reserved_delta", "held_delta",
+    "document_type", "document_id", "note", "actor",
+)  # fmt: skip
 
 
 async def _announce_availability(

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from libs.bulk import columns, insert_rows
 from libs.errors import AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, NotFound
 from libs.upsert import insert
 from services.inventory.domain.lots import Pick, pick_fifo
@@ -151,6 +152,9 @@ def _same_request(existing: Reservation, request: ReservationRequest) -> bool:
     )
 
 
+_LINE_COLUMNS = ("order_id", "sku_code", "quantity")
+
+
 async def reserve(
     conn: AsyncConnection, request: ReservationRequest, *, actor: str
 ) -> tuple[Reservation, bool]:
@@ -195,11 +199,8 @@ async def reserve(
                 f"lines[{i}].sku_code", f"unknown SKU {line.sku_code!r}", reason="SKU_NOT_FOUND"
             )
     await conn.execute(
-        reservation_lines.insert(),
-        [
-            {"order_id": request.order_id, "sku_code": line.sku_code, "quantity": line.quantity}
-            for line in request.lines
-        ],
+        insert_rows(reservation_lines, _LINE_COLUMNS),
+        columns(_LINE_COLUMNS, ((request.order_id, line.sku_code, line.quantity) for line in request.lines)),
     )
     for i, line in enumerate(request.lines):
         # One line at a time so that a refusal names its line; the transaction makes it all or nothing.
@@ -309,12 +310,11 @@ async def reserve_many(
             created_at[request.order_id] = await _reopen(conn, request)
     if accepted:
         await conn.execute(
-            reservation_lines.insert(),
-            [
-                {"order_id": r.order_id, "sku_code": line.sku_code, "quantity": line.quantity}
-                for r in accepted
-                for line in r.lines
-            ],
+            insert_rows(reservation_lines, _LINE_COLUMNS),
+            columns(
+                _LINE_COLUMNS,
+                ((r.order_id, line.sku_code, line.quantity) for r in accepted for line in r.lines),
+            ),
         )
         await ledger.post(
             conn,
