@@ -27,20 +27,18 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import grpc
 import httpx
+import psycopg
 
 from libs.config import REPO_ROOT, SERVICE_PORTS
 from libs.identity import mint_token
 from libs.suite import Suite
-from tests.bench import events, flash_sale, waves
-from tests.bench.baseline_server import METHOD
+from tests.bench import events, flash_sale, growth, statements, waves
+from tests.bench.flash_sale import suite_cpu_seconds
 from tests.conftest import free_port
 
 LEVELS = [int(x) for x in os.environ.get("BENCH_LEVELS", "1,4,16,32").split(",")]
@@ -50,6 +48,8 @@ RESULTS = REPO_ROOT / "bench-results" / "order-flow.json"
 EVENT_BURST = int(os.environ.get("BENCH_EVENTS", "20000"))
 WAVE_ORDERS = int(os.environ.get("BENCH_WAVE_ORDERS", "10000"))
 FLASH_ORDERS = int(os.environ.get("BENCH_FLASH_ORDERS", "100000"))
+GROWTH_LEVEL = 16  # calls in flight for the per-order flow at each data size
+STATEMENT_FLASH_ORDERS = 2_000
 
 
 @dataclass
@@ -64,6 +64,7 @@ class Measurement:
     p50_ms: float
     p99_ms: float
     p999_ms: float
+    load_cpu_share: float | None = None
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -83,70 +84,33 @@ def summarize(
     )  # fmt: skip
 
 
-Op = Callable[[], Awaitable[bool]]
+async def measure(what: str, target: str, mode: str, load: float, seconds: float) -> Measurement:
+    """Runs one level of load in a process of its own (tests/bench/load.py) and returns its figures, with
+    the load's share of all CPU used meanwhile (the suite's processes, PostgreSQL and NATS included)."""
+    where = ["--gateway", target] if what == "intake" else ["--target", target]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.bench.load", what, *where, "--mode", mode, "--load", str(load),
+        "--seconds", str(seconds), cwd=REPO_ROOT, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    before = suite_cpu_seconds(exclude={process.pid})
+    out, _ = await process.communicate()
+    after = suite_cpu_seconds(exclude={process.pid})
+    if process.returncode:
+        raise RuntimeError(f"the {what} load failed ({process.returncode})")
+    result = json.loads(out)
+    # The suite's CPU over the whole life of the load process against the load's own while measuring:
+    # if anything, this understates the load's share.
+    suite_cpu = sum(after.get(name, 0.0) - before.get(name, 0.0) for name in after)
+    measurement = summarize(what, mode, load, result["latencies"], result["errors"], seconds)
+    measurement.load_cpu_share = (
+        round(result["cpu_s"] / (result["cpu_s"] + suite_cpu), 3) if suite_cpu else None
+    )
+    return measurement
 
 
-async def closed_loop(name: str, op: Op, concurrency: int, seconds: float) -> Measurement:
-    latencies: list[float] = []
-    errors = 0
-    warm_until = time.perf_counter() + WARMUP_SECONDS
-    end = warm_until + seconds
-
-    async def worker() -> None:
-        nonlocal errors
-        while (now := time.perf_counter()) < end:
-            ok = False
-            try:
-                ok = await op()
-            except Exception:
-                ok = False
-            if now >= warm_until:
-                if ok:
-                    latencies.append(time.perf_counter() - now)
-                else:
-                    errors += 1
-
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return summarize(name, "closed", concurrency, latencies, errors, seconds)
-
-
-async def open_loop(name: str, op: Op, rate: float, seconds: float) -> Measurement:
-    """Arrivals at a fixed rate whatever the latency; latency counts from the scheduled arrival, so a slow
-    system is not excused by sending less (no coordinated omission)."""
-    latencies: list[float] = []
-    errors = 0
-    interval = 1.0 / rate
-    start = time.perf_counter() + 0.2
-    count = int(rate * seconds)
-    tasks = []
-
-    async def one(scheduled: float) -> None:
-        nonlocal errors
-        try:
-            ok = await op()
-        except Exception:
-            ok = False
-        if ok:
-            latencies.append(time.perf_counter() - scheduled)
-        else:
-            errors += 1
-
-    for i in range(count):
-        scheduled = start + i * interval
-        delay = scheduled - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(scheduled)))
-    await asyncio.gather(*tasks)
-    return summarize(name, "open", rate, latencies, errors, seconds)
-
-
-async def run(suite: Suite, baseline_target: str) -> dict[str, object]:
+async def _stock_the_bench_sku(gateway: str) -> None:
     keeper = {"Authorization": f"Bearer {mint_token('bench-keeper', ['stock_keeper'])}"}
-    shop = {"Authorization": f"Bearer {mint_token('bench-shop', ['integrator'], shops=['bench'])}"}
-    token = mint_token("bench", ["integrator"], shops=["bench"])
-    limits = httpx.Limits(max_connections=max(LEVELS) * 2, max_keepalive_connections=max(LEVELS) * 2)
-    async with httpx.AsyncClient(base_url=suite.gateway_url, limits=limits, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=gateway, timeout=30) as http:
         sku = {
             "request_id": "bench-sku", "sku_code": "BENCH-TEA", "style_number": "BENCH", "colour": "green",
             "size": "250g", "name": "Benchmark tea", "category": "tea", "barcode": "BENCH-0001",
@@ -155,32 +119,73 @@ async def run(suite: Suite, baseline_target: str) -> dict[str, object]:
         stock = {"request_id": "bench-stock", "sku_code": "BENCH-TEA", "quantity": 5_000_000}
         (await http.post("/v1/inventory/stock-receipts", json=stock, headers=keeper)).raise_for_status()
 
-        async def intake() -> bool:
-            key = uuid.uuid4().hex
-            body = {
-                "channel": "tmall", "channel_order_id": key, "shop_code": "bench", "buyer_id": "bench-buyer",
-                "address": {
-                    "recipient": "Wang", "phone": "13812345678", "province": "Zhejiang", "city": "Hangzhou",
-                    "district": "Xihu", "street": "18 Longjing Road",
-                },
-                "lines": [{"sku_code": "BENCH-TEA", "quantity": 1, "unit_price_fen": 8800}],
-                "payment": {"amount_fen": 8800, "paid_at": "2026-11-23T08:00:00Z", "reference": key},
-            }  # fmt: skip
-            created = await http.post("/v1/orders", json=body, headers=shop)
-            return created.status_code == 201
 
-        async with grpc.aio.insecure_channel(baseline_target) as channel:
-            write = channel.unary_unary(METHOD)
-            metadata = (("authorization", f"Bearer {token}"),)
+async def untraced_intake(suite: Suite) -> list[Measurement]:
+    """Per-order intake against a suite started with ``OTEL_SDK_DISABLED=true``: what tracing costs."""
+    await _stock_the_bench_sku(suite.gateway_url)
+    return [await measure("intake", suite.gateway_url, "closed", c, SECONDS) for c in LEVELS]
 
-            async def baseline() -> bool:
-                return await write(b"x" * 64, metadata=metadata, timeout=10) == b"ok"
 
-            measurements = [await closed_loop("baseline", baseline, c, SECONDS) for c in LEVELS]
-            measurements += [await closed_loop("intake", intake, c, SECONDS) for c in LEVELS]
-            base_peak = max(m.throughput for m in measurements if m.name == "baseline")
-            flow_peak = max(m.throughput for m in measurements if m.name == "intake")
-            measurements.append(await open_loop("intake", intake, max(1.0, flow_peak / 2), SECONDS * 2))
+async def _orders(url: str, where: str = "") -> int:
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        row = await (await conn.execute(f"SELECT count(*) FROM orders {where}")).fetchone()
+        return int(row[0]) if row else 0
+
+
+async def statements_per_order(suite: Suite) -> dict[str, dict[str, float]]:
+    """Statements per order in each database (tests/bench/statements.py): per-order intake with its
+    review, and a small flash sale through pages, review batches, release and waves."""
+    assert suite.postgres is not None
+    orders_url = suite.env["SHOP_ORDERS_DATABASE_URL"]
+    databases = {name: f"shop_{name}" for name in ("orders", "inventory", "logistics")}
+    admin, log = suite.postgres.url(), suite.var / "logs" / "postgres.log"
+
+    async def per_order_intake() -> int:
+        before = await _orders(orders_url)
+        await measure("intake", suite.gateway_url, "closed", 4, 3)
+        for _ in range(600):  # until reviewed, with their reservations
+            if not await _orders(orders_url, "WHERE status = 'paid'"):
+                break
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(1.0)  # their events relayed
+        return await _orders(orders_url) - before
+
+    async def small_flash_sale() -> int:
+        await flash_sale.run(suite.env, suite.gateway_url, orders=STATEMENT_FLASH_ORDERS)
+        return STATEMENT_FLASH_ORDERS
+
+    return {
+        "per_order_intake": await statements.per_order(admin, log, databases, per_order_intake),
+        "flash_sale": await statements.per_order(admin, log, databases, small_flash_sale),
+    }
+
+
+async def data_growth(suite: Suite) -> dict[str, object]:
+    """How the per-order flow and inventory's daily jobs grow with stored data (tests/bench/growth.py)."""
+    await _stock_the_bench_sku(suite.gateway_url)
+
+    async def per_order() -> dict[str, object]:
+        return asdict(await measure("intake", suite.gateway_url, "closed", GROWTH_LEVEL, SECONDS))
+
+    assert suite.postgres is not None
+    return {
+        "order_flow": await growth.order_flow(suite.env["SHOP_ORDERS_DATABASE_URL"], per_order),
+        "daily_jobs": await growth.daily_jobs(suite.postgres.create_database),
+    }
+
+
+async def run(suite: Suite, baseline_target: str, untraced: list[Measurement]) -> dict[str, object]:
+    await _stock_the_bench_sku(suite.gateway_url)
+    measurements = [await measure("baseline", baseline_target, "closed", c, SECONDS) for c in LEVELS]
+    measurements += [await measure("intake", suite.gateway_url, "closed", c, SECONDS) for c in LEVELS]
+    base_peak = max(m.throughput for m in measurements if m.name == "baseline")
+    flow_peak = max(m.throughput for m in measurements if m.name == "intake")
+    untraced_peak = max(m.throughput for m in untraced)
+    measurements.append(
+        await measure("intake", suite.gateway_url, "open", max(1.0, flow_peak / 2), SECONDS * 2)
+    )
+    for m in untraced:
+        m.name = "untraced"
     inventory_url = suite.env["SHOP_INVENTORY_DATABASE_URL"]
     orders_url = suite.env["SHOP_ORDERS_DATABASE_URL"]
     await events.peak(inventory_url, orders_url, count=2000)  # warm-up: consumers bound, pools filled
@@ -193,9 +198,11 @@ async def run(suite: Suite, baseline_target: str) -> dict[str, object]:
     return {
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
         "seconds_per_level": SECONDS,
-        "measurements": [asdict(m) for m in measurements],
+        "measurements": [asdict(m) for m in measurements + untraced],
         "baseline_peak_per_s": base_peak,
         "intake_peak_per_s": flow_peak,
+        "untraced_intake_peak_per_s": untraced_peak,
+        "tracing_cost": round(1 - flow_peak / untraced_peak, 3) if untraced_peak else None,
         "ratio": round(flow_peak / base_peak, 3) if base_peak else None,
         "open_loop_p99_ms": measurements[-1].p99_ms,
         "events": {"peak": event_peak, "half_peak": event_steady},
@@ -204,6 +211,7 @@ async def run(suite: Suite, baseline_target: str) -> dict[str, object]:
         "targets": {
             "ratio_at_least": 0.50,
             "open_loop_p99_ms_below": 50,
+            "tracing_cost_at_most": 0.15,
             "events_per_s_at_least": 2000,
             "event_p99_ms_at_half_peak_below": 100,
             # Service time: the logistics consumer's busy time for the 10,000 releases (end to end is
@@ -214,18 +222,23 @@ async def run(suite: Suite, baseline_target: str) -> dict[str, object]:
             "batch_review_per_s_at_least": 2000,
             "cpu_s_per_order_at_most": 0.005,
             "feed_lag_ms_below": 1000,
+            "growth_ratio_at_most": 1.5,
         },
     }
 
 
+def _share(value: object) -> str:
+    return f"{value:.0%}" if isinstance(value, float) else "-"
+
+
 def table(result: dict[str, object]) -> str:
     rows = [
-        f"{'run':<11} {'mode':<6} {'load':>7} {'done':>7} {'err':>5} {'per s':>8} {'p50 ms':>8} {'p99 ms':>8} {'p99.9 ms':>9}"
+        f"{'run':<11} {'mode':<6} {'load':>7} {'done':>7} {'err':>5} {'per s':>8} {'p50 ms':>8} {'p99 ms':>8} {'p99.9 ms':>9} {'load CPU':>8}"
     ]
     for m in result["measurements"]:  # type: ignore[attr-defined]
         rows.append(
             f"{m['name']:<11} {m['mode']:<6} {m['load']:>7} {m['completed']:>7} {m['errors']:>5} {m['throughput']:>8} "
-            f"{m['p50_ms']:>8} {m['p99_ms']:>8} {m['p999_ms']:>9}"
+            f"{m['p50_ms']:>8} {m['p99_ms']:>8} {m['p999_ms']:>9} {_share(m.get('load_cpu_share')):>8}"
         )
     event: dict[str, dict[str, float]] = result["events"]  # type: ignore[assignment]
     for mode, e in (("burst", event["peak"]), ("steady", event["half_peak"])):
@@ -236,6 +249,11 @@ def table(result: dict[str, object]) -> str:
     rows.append(
         f"peak: baseline {result['baseline_peak_per_s']}/s, per-order intake {result['intake_peak_per_s']}/s, "
         f"ratio {result['ratio']} (target >= 0.50); open-loop p99 {result['open_loop_p99_ms']} ms (target < 50)"
+    )
+    rows.append(
+        f"tracing: per-order intake peak {result['intake_peak_per_s']}/s as shipped against "
+        f"{result['untraced_intake_peak_per_s']}/s with OTEL_SDK_DISABLED=true: costs "
+        f"{_share(result['tracing_cost'])} of throughput (target <= 15%)"
     )
     rows.append(
         f"events: {event['peak']['per_s']}/s outbox -> JetStream -> consumer (target >= 2000); "
@@ -269,10 +287,39 @@ def table(result: dict[str, object]) -> str:
         f"       stock change feed followed through the sale: lag p50 {f['feed_lag_p50_ms']} ms, p99 "
         f"{f['feed_lag_p99_ms']} ms, max {f['feed_lag_max_ms']} ms (target < 1000 ms) over {f['feed_pages']} pages"
     )
+    per: dict[str, dict[str, float]] = result["statements_per_order"]  # type: ignore[assignment]
+    rows.append(
+        "statements per order (PostgreSQL's statement log, BEGIN and COMMIT included): "
+        + "; ".join(
+            f"{how.replace('_', ' ')}: " + ", ".join(f"{db} {n}" for db, n in counts.items())
+            for how, counts in per.items()
+        )
+    )
+    g: dict[str, Any] = result["growth"]  # type: ignore[assignment]
+    small, large = (str(size) for size in growth.SIZES)
+    flow = g["order_flow"]["sizes"]
+    rows.append(
+        f"growth: per-order flow at {GROWTH_LEVEL} in flight with {flow[small]['stored_orders']:,} orders stored "
+        f"{flow[small]['throughput']}/s p99 {flow[small]['p99_ms']} ms, with {flow[large]['stored_orders']:,} "
+        f"{flow[large]['throughput']}/s p99 {flow[large]['p99_ms']} ms: {g['order_flow']['throughput_ratio']}x the time per order, "
+        f"p99 {g['order_flow']['p99_ratio']}x (target <= 1.5x)"
+    )
+    jobs = g["daily_jobs"]["sizes"]
+    for job, label in (
+        ("reconciliation_s", "ledger reconciliation"),
+        ("daily_close_s", "daily close"),
+        ("replenishment_plan_s", "replenishment plan"),
+    ):
+        rows.append(
+            f"        {label}: {jobs[small][job] * 1000:.1f} ms at {jobs[small]['stored_movements']:,} movements, "
+            f"{jobs[large][job] * 1000:.1f} ms at {jobs[large]['stored_movements']:,}: "
+            f"{g['daily_jobs']['ratios'][job]}x (target <= 1.5x)"
+        )
     return "\n".join(rows)
 
 
-def main() -> int:
+def _suite(**settings: str) -> Suite:
+    """A suite of its own on free ports in a fresh folder, as `make run` starts it, with ``settings``."""
     var = Path(tempfile.mkdtemp(prefix="shop-bench-"))
     os.chmod(var, 0o755)
     env = {
@@ -282,12 +329,30 @@ def main() -> int:
         "SHOP_NATS_PORT": str(free_port()),
         "SHOP_LOG_LEVEL": "WARNING",
         **{f"SHOP_{name.upper()}_PORT": str(free_port()) for name in SERVICE_PORTS},
+        **settings,
     }
     for name in SERVICE_PORTS:
         env.pop(f"SHOP_{name.upper()}_DATABASE_URL", None)
         env.pop(f"SHOP_{name.upper()}_TARGET", None)
     env.pop("SHOP_NATS_URL", None)
-    suite = Suite(env=env, var=var)
+    return Suite(env=env, var=var)
+
+
+def _stop(suite: Suite) -> None:
+    suite.stop()
+    shutil.rmtree(suite.var, ignore_errors=True)
+
+
+def main() -> int:
+    # First what tracing costs: the same per-order intake against a suite with the SDK disabled.
+    untraced_suite = _suite(OTEL_SDK_DISABLED="true")
+    try:
+        untraced_suite.start()
+        untraced_suite.wait_ready()
+        untraced = asyncio.run(untraced_intake(untraced_suite))
+    finally:
+        _stop(untraced_suite)
+    suite = _suite()
     baseline: subprocess.Popen[bytes] | None = None
     try:
         suite.start()
@@ -296,7 +361,7 @@ def main() -> int:
         port = free_port()
         baseline = subprocess.Popen(
             [sys.executable, "-m", "tests.bench.baseline_server", suite.postgres.create_database("bench_baseline"), str(port)],
-            cwd=REPO_ROOT, env=env,
+            cwd=REPO_ROOT, env=suite.env,
         )  # fmt: skip
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -304,13 +369,21 @@ def main() -> int:
                 if s.connect_ex(("127.0.0.1", port)) == 0:
                     break
             time.sleep(0.2)
-        result = asyncio.run(run(suite, f"127.0.0.1:{port}"))
+        result = asyncio.run(run(suite, f"127.0.0.1:{port}", untraced))
     finally:
         if baseline is not None:
             baseline.terminate()
             baseline.wait(timeout=15)
-        suite.stop()
-        shutil.rmtree(var, ignore_errors=True)
+        _stop(suite)
+    # Then statements per order, and how cost grows with stored data, on a suite of its own.
+    growth_suite = _suite()
+    try:
+        growth_suite.start()
+        growth_suite.wait_ready()
+        result["statements_per_order"] = asyncio.run(statements_per_order(growth_suite))
+        result["growth"] = asyncio.run(data_growth(growth_suite))
+    finally:
+        _stop(growth_suite)
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2))
     print(table(result))
