@@ -66,7 +66,9 @@ async def test_many_rows_do_nothing_on_conflict_and_return_what_they_wrote(db):
     async with db.transaction() as conn:
         first = (await conn.execute(statement, bulk.columns(names, [("A", 1), ("B", 2)]))).scalars().all()
         again = (await conn.execute(statement, bulk.columns(names, [("B", 9), ("C", 3)]))).scalars().all()
-        rows = (await conn.execute(sa.select(tins.c.sku_code, tins.c.quantity).order_by(tins.c.sku_code))).all()
+        rows = (
+            await conn.execute(sa.select(tins.c.sku_code, tins.c.quantity).order_by(tins.c.sku_code))
+        ).all()
     assert sorted(first) == ["A", "B"]
     assert again == ["C"]
     assert [tuple(r) for r in rows] == [("A", 1), ("B", 2), ("C", 3)]
