@@ -197,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         if timeline is None:
             print(
                 f"no trace in the span store mentions order {args.order}"
-                f" (span attribute {ORDER_ID} or {ORDER_IDS})",
+                f" (span attribute {ORDER_ID} or {ORDER_IDS}); flows that neither failed nor were slow are"
+                f" kept at SHOP_TRACE_SAMPLE_RATIO ({config.trace_sample_ratio()}), every one at 1",
                 file=sys.stderr,
             )
             return 1
