@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 
 from libs.config import REPO_ROOT, SERVICE_PORTS
 from libs.identity import mint_token
@@ -126,12 +125,6 @@ async def untraced_intake(suite: Suite) -> list[Measurement]:
     return [await measure("intake", suite.gateway_url, "closed", c, SECONDS) for c in LEVELS]
 
 
-async def _orders(url: str, where: str = "") -> int:
-    async with await psycopg.AsyncConnection.connect(url) as conn:
-        row = await (await conn.execute(f"SELECT count(*) FROM orders {where}")).fetchone()
-        return int(row[0]) if row else 0
-
-
 async def statements_per_order(suite: Suite) -> dict[str, dict[str, float]]:
     """Statements per order in each database (tests/bench/statements.py): per-order intake with its
     review, and a small flash sale through pages, review batches, release and waves."""
@@ -141,14 +134,14 @@ async def statements_per_order(suite: Suite) -> dict[str, dict[str, float]]:
     admin, log = suite.postgres.url(), suite.var / "logs" / "postgres.log"
 
     async def per_order_intake() -> int:
-        before = await _orders(orders_url)
+        before = await growth.stored_orders(orders_url)
         await measure("intake", suite.gateway_url, "closed", 4, 3)
         for _ in range(600):  # until reviewed, with their reservations
-            if not await _orders(orders_url, "WHERE status = 'paid'"):
+            if not await flash_sale.scalar(orders_url, "SELECT count(*) FROM orders WHERE status = 'paid'"):
                 break
             await asyncio.sleep(0.2)
         await asyncio.sleep(1.0)  # their events relayed
-        return await _orders(orders_url) - before
+        return await growth.stored_orders(orders_url) - before
 
     async def small_flash_sale() -> int:
         await flash_sale.run(suite.env, suite.gateway_url, orders=STATEMENT_FLASH_ORDERS)

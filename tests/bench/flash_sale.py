@@ -60,7 +60,8 @@ def suite_cpu_seconds(exclude: set[int]) -> dict[str, float]:
     return used
 
 
-async def _one(url: str, sql: str, *args: object) -> Any:
+async def scalar(url: str, sql: str, *args: object) -> Any:
+    """The first column of the first row ``sql`` answers in the database at ``url`` (None for no row)."""
     async with await psycopg.AsyncConnection.connect(url) as conn:
         row = await (await conn.execute(sql, args)).fetchone()
         return row[0] if row else None
@@ -71,7 +72,7 @@ async def _transactions(env: dict[str, str]) -> dict[str, int]:
     for name in DATABASES:
         url = env[f"SHOP_{name.upper()}_DATABASE_URL"]
         counts[name] = int(
-            await _one(
+            await scalar(
                 url,
                 "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()",
             )
@@ -264,7 +265,7 @@ async def run(env: dict[str, str], gateway: str, *, orders: int = 100_000) -> di
         raise RuntimeError(f"a load process failed: {[p.returncode for p in load]}")
     deadline = time.monotonic() + 600
     while (
-        int(await _one(logistics_url, "SELECT count(*) FROM shipments WHERE shop_code = %s", SHOP)) < orders
+        int(await scalar(logistics_url, "SELECT count(*) FROM shipments WHERE shop_code = %s", SHOP)) < orders
     ):
         if time.monotonic() > deadline:
             raise TimeoutError("the flash sale's orders were not all in waves within 10 minutes")
@@ -276,7 +277,7 @@ async def run(env: dict[str, str], gateway: str, *, orders: int = 100_000) -> di
     suite_cpu = sum(cpu_by_process.values())
     stop_feed.set()
     listing = await feed
-    last = await _one(
+    last = await scalar(
         logistics_url, "SELECT max(pg_xact_commit_timestamp(xmin)) FROM shipments WHERE shop_code = %s", SHOP
     )
     seconds = last.timestamp() - started

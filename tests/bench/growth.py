@@ -35,6 +35,7 @@ from services.inventory.domain.lots import label_id_for
 from services.inventory.domain.skus import SkuKind, new_sku
 from services.inventory.domain.stock import Movement, MovementKind
 from services.inventory.store import catalogue, daily_close, ledger, planning, reconciliation
+from tests.bench.flash_sale import scalar
 
 SIZES = tuple(int(n) for n in os.environ.get("BENCH_GROWTH_SIZES", "10000,1000000").split(","))
 SKUS = 200
@@ -55,9 +56,7 @@ async def _sql(url: str, *statements: tuple[str, tuple[object, ...] | None]) -> 
 
 
 async def stored_orders(url: str) -> int:
-    async with await psycopg.AsyncConnection.connect(url) as conn:
-        row = await (await conn.execute("SELECT count(*) FROM orders")).fetchone()
-        return int(row[0]) if row else 0
+    return int(await scalar(url, "SELECT count(*) FROM orders"))
 
 
 async def add_order_history(url: str, total: int) -> None:
