@@ -1,17 +1,18 @@
 """Client channels to the other services: deadlines, retries on UNAVAILABLE only, tracing, identity.
 
-Use ``open_channel(service)`` once per process and ``call(stub.Method, request)`` for every call.
+Use ``open_channel(service)`` once per process and ``call(stub.Method, request)`` for every call
+(``stream(stub.Method, request)`` for a server-streaming one).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
 
-from libs import config, identity, telemetry
+from libs import config, deadlines, identity, telemetry
 from libs.deadlines import outgoing_timeout
 from libs.grpc_errors import from_rpc_error
 
@@ -81,3 +82,25 @@ async def call(
         return await method(request, timeout=outgoing_timeout(max_seconds), metadata=metadata)
     except grpc.RpcError as err:
         raise from_rpc_error(err) from None
+
+
+async def stream(
+    method: Callable[..., Any], request: Any, *, caller: identity.Identity | None = None
+) -> AsyncIterator[Any]:
+    """Calls a server-streaming stub method with the caller's identity and yields its messages.
+
+    A stream has no deadline of its own (it lasts while its reader reads), only the one of the call being
+    served, if any. A failure, before the first message or midway, raises the DomainError the server
+    meant; leaving the iteration early cancels the call.
+    """
+    metadata = [(identity.METADATA_KEY, f"Bearer {caller.token}")] if caller else identity.outgoing_metadata()
+    left = deadlines.remaining()
+    timeout = None if left is None else outgoing_timeout(left)
+    call = method(request, timeout=timeout, metadata=metadata)
+    try:
+        async for message in call:
+            yield message
+    except grpc.RpcError as err:
+        raise from_rpc_error(err) from None
+    finally:
+        call.cancel()

@@ -9,9 +9,10 @@ SIGTERM/SIGINT: every health status turns NOT_SERVING, then ``stop(grace)`` lets
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +25,15 @@ from libs.config import ServiceConfig
 from libs.deadlines import reset_deadline, set_deadline_in
 from libs.errors import DomainError, PermissionDenied
 from libs.grpc_errors import grpc_code, status_message, trailing_metadata
-from libs.policy import Claims, UndeclaredPolicy, check_declared, check_roles, policies_served, policy_of
+from libs.policy import (
+    Claims,
+    MethodPolicy,
+    UndeclaredPolicy,
+    check_declared,
+    check_roles,
+    policies_served,
+    policy_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +51,9 @@ class Servicers:
 
 
 class CallContextInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Per unary call: deadline and verified identity into context, the RPC's declared policy (roles, then
-    the idempotency claim), and DomainError -> status with details. Handlers hold only their use case."""
+    """Per call, unary or server-streaming: deadline and verified identity into context, the RPC's
+    declared policy (roles, then the idempotency claim of a mutating call), and DomainError -> status with
+    details, also when a stream fails midway. Handlers hold only their use case."""
 
     def __init__(self, claims: Claims | None) -> None:
         self.claims = claims
@@ -55,48 +65,90 @@ class CallContextInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
         method: str = handler_call_details.method
-        if handler is None or handler.unary_unary is None or method.startswith(PUBLIC_METHOD_PREFIXES):
+        if handler is None or method.startswith(PUBLIC_METHOD_PREFIXES):
             return handler
-        inner = handler.unary_unary
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                self._unary(method, handler.unary_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                self._stream(method, handler.unary_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        # Client streaming has no policy the kit could enforce per message (libs.policy refuses it).
+        raise UndeclaredPolicy(f"{method}: client-streaming RPCs are not served")
 
+    def _unary(self, method: str, inner: Any) -> Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]:
         async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
             deadline_token = set_deadline_in(context.time_remaining())
             identity_token = None
             try:
-                metadata = dict(context.invocation_metadata() or ())
-                identity_token = identity.set_current(
-                    identity.identity_from_header(metadata.get(identity.METADATA_KEY))
-                )
-                try:
-                    policy = policy_of(method)
-                except UndeclaredPolicy:
-                    raise PermissionDenied(
-                        f"method: {method} declares no policy", reason="NO_POLICY"
-                    ) from None
-                check_roles(policy)
+                identity_token = _set_caller(context)
+                policy = _checked_policy(method)
                 if self.claims is None or not policy.mutating:
                     return await inner(request, context)
                 return await self.claims.once(policy, request, lambda: inner(request, context))
-            except DomainError as err:
-                await context.abort(
-                    grpc_code(err), status_message(err), trailing_metadata=trailing_metadata(err)
-                )
-            except (asyncio.CancelledError, grpc.aio.AbortError):
-                raise
-            except Exception:
-                # A bug, not a rule: log it with the trace, tell the caller nothing internal.
-                log.exception("unhandled error in %s", method)
-                await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+            except Exception as err:  # _abort answers it, or re-raises an abort
+                await _abort(method, context, err)
             finally:
-                if identity_token is not None:
-                    identity.reset_current(identity_token)
-                reset_deadline(deadline_token)
+                _leave(deadline_token, identity_token)
 
-        return grpc.unary_unary_rpc_method_handler(
-            unary,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+        return unary
+
+    def _stream(
+        self, method: str, inner: Any
+    ) -> Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]:
+        async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            deadline_token = set_deadline_in(context.time_remaining())
+            identity_token = None
+            try:
+                identity_token = _set_caller(context)
+                _checked_policy(method)  # streams are read-only (libs.policy): no claim to take
+                async for reply in inner(request, context):
+                    yield reply
+            except Exception as err:  # _abort answers it, or re-raises an abort
+                await _abort(method, context, err)
+            finally:
+                _leave(deadline_token, identity_token)
+
+        return stream
+
+
+def _set_caller(context: grpc.aio.ServicerContext) -> contextvars.Token[identity.Identity | None]:
+    """Puts the caller's verified identity into context; Unauthenticated when its token is missing or bad."""
+    metadata = dict(context.invocation_metadata() or ())
+    return identity.set_current(identity.identity_from_header(metadata.get(identity.METADATA_KEY)))
+
+
+def _checked_policy(method: str) -> MethodPolicy:
+    """The RPC's declared policy, once the caller holds one of its roles."""
+    try:
+        policy = policy_of(method)
+    except UndeclaredPolicy:
+        raise PermissionDenied(f"method: {method} declares no policy", reason="NO_POLICY") from None
+    check_roles(policy)
+    return policy
+
+
+def _leave(deadline_token: contextvars.Token[Any], identity_token: contextvars.Token[Any] | None) -> None:
+    if identity_token is not None:
+        identity.reset_current(identity_token)
+    reset_deadline(deadline_token)
+
+
+async def _abort(method: str, context: grpc.aio.ServicerContext, err: Exception) -> None:
+    """Answers a failed call: a DomainError with its status and details, a bug as INTERNAL (logged with
+    its trace, telling the caller nothing internal). Cancellation and aborts pass through."""
+    if isinstance(err, DomainError):
+        await context.abort(grpc_code(err), status_message(err), trailing_metadata=trailing_metadata(err))
+    if isinstance(err, grpc.aio.AbortError):
+        raise err
+    log.exception("unhandled error in %s", method, exc_info=err)
+    await context.abort(grpc.StatusCode.INTERNAL, "internal error")
 
 
 class UntracedPublicMethods(grpc.aio.ServerInterceptor):  # type: ignore[misc]

@@ -402,10 +402,36 @@ class _DocumentBuilder:
         if route.returns_http_body:
             # grpc-gateway's HttpBody: the bytes as they are, with their Content-Type, always 200.
             answers = {"200": {"description": "The document.", "content": document_content(route.method)}}
+        elif route.server_streaming:
+            answers = {
+                "200": {"description": self.stream_description(), "content": self.stream_content(route)}
+            }
         else:
             answers = self.json_answers(route)
         answers.update(error_responses())
         return answers
+
+    @staticmethod
+    def stream_description() -> str:
+        return (
+            "A stream of newline-delimited JSON objects, one per message, as grpc-gateway sends them: "
+            '`{"result": ...}`, and `{"error": ...}` as the last line when the stream fails after it began. '
+            "A stream refused at once answers with its error status instead."
+        )
+
+    def stream_content(self, route: Route) -> dict[str, Any]:
+        if route.response_body:
+            result = self.schemas.field_schema(route.response_descriptor.fields_by_name[route.response_body])
+        else:
+            result = self.schemas.ref(route.response_descriptor)
+        line = {
+            "type": "object",
+            "properties": {
+                "result": result,
+                "error": error_schema()["properties"]["error"],
+            },
+        }
+        return {transcoding.STREAM_MEDIA_TYPE: {"schema": line}}
 
     def json_answers(self, route: Route) -> dict[str, Any]:
         response = route.response_descriptor

@@ -90,6 +90,11 @@ def policy_of_method(method: MethodDescriptor) -> MethodPolicy:
         field = method.input_type.fields_by_name.get(REQUEST_ID)
         if field is None or field.type != field.TYPE_STRING or field.is_repeated:
             problems.append("is mutating but its request has no string request_id")
+    if method.client_streaming:  # type: ignore[attr-defined]
+        problems.append("streams its requests, which the kit cannot check one by one")
+    if method.server_streaming and declared.idempotency != READ_ONLY:  # type: ignore[attr-defined]
+        # A retried stream cannot be answered from a stored reply, so only reads may stream.
+        problems.append("streams its answer, so it must be IDEMPOTENCY_READ_ONLY")
     if problems:
         raise UndeclaredPolicy(f"{name}: {'; '.join(problems)}")
     return MethodPolicy(

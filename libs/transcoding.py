@@ -11,6 +11,11 @@ does: ``route.returns_http_body`` says so, and ``route.http_body_answer(response
 Content-Type and the raw bytes. Its contract lists the media types it produces (``shop.common.v1.produces``)
 for the OpenAPI document.
 
+A server-streaming RPC answers, as grpc-gateway's streams do, with newline-delimited JSON
+(``STREAM_MEDIA_TYPE``): ``route.stream(channel, request)`` yields its messages and ``route.stream_line``
+renders each as ``{"result": ...}``; a failure after the first line ends the stream with ``{"error": ...}``
+in the gateway's error format. Client streaming cannot be bound to HTTP.
+
 Path templates follow google/api/http.proto: literal segments, ``*`` (one segment), ``**`` (any number of
 segments, at most once), variables ``{field.path}`` or ``{field.path=segments}`` and a custom verb
 ``:verb``. When several templates match a path, one route is chosen deterministically:
@@ -29,7 +34,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 from urllib.parse import unquote
@@ -52,6 +57,8 @@ REQUEST_ID = "request_id"
 HTTP_BODY = "google.api.HttpBody"
 #: RFC 9110: a body of no declared type may be taken as this.
 DEFAULT_MEDIA_TYPE = "application/octet-stream"
+#: The Content-Type of a server-streaming RPC's answer: one JSON object per line.
+STREAM_MEDIA_TYPE = "application/x-ndjson"
 
 
 class MethodNotAllowed(DomainError):
@@ -317,6 +324,11 @@ class Route:
         return returns_http_body(self.method)
 
     @property
+    def server_streaming(self) -> bool:
+        """The RPC answers with a stream of messages: see ``stream`` and ``stream_line``."""
+        return bool(self.method.server_streaming)  # type: ignore[attr-defined]
+
+    @property
     def path_fields(self) -> tuple[str, ...]:
         """The request field paths the URL path fills (``shipment.id``)."""
         return tuple(v.field_path for v in self.template.variables)
@@ -501,6 +513,25 @@ class Route:
         answer = await grpc_client.call(method, request, caller=caller, max_seconds=max_seconds)
         return cast(Message, answer)
 
+    def stream(
+        self, channel: Any, request: Message, *, caller: identity.Identity | None = None
+    ) -> AsyncIterator[Message]:
+        """Opens the server-streaming RPC on ``channel`` through ``libs.grpc_client.stream`` and yields its
+        messages; failures raise as the DomainError the server meant."""
+        response_class = profile.message_class(self.response_descriptor)
+        method = channel.unary_stream(
+            self.grpc_path,
+            request_serializer=_serialize,
+            response_deserializer=response_class.FromString,
+        )
+        return cast(AsyncIterator[Message], grpc_client.stream(method, request, caller=caller))
+
+    def stream_line(self, message: Message) -> bytes:
+        """One message of a stream as grpc-gateway sends it: ``{"result": ...}`` and a newline (its
+        ``response_body`` field only, if declared)."""
+        _, value = self.http_answer(message)
+        return json.dumps({"result": value}, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
 
 def _serialize(message: Message) -> bytes:
     return message.SerializeToString()
@@ -650,8 +681,10 @@ class Match:
 def routes_of(method: MethodDescriptor, rule: http_pb2.HttpRule) -> list[Route]:
     """The routes of one RPC's HTTP rule and its additional bindings, checked against the RPC."""
     name = method.full_name
-    if method.client_streaming or method.server_streaming:  # type: ignore[attr-defined]
-        raise ValueError(f"{name}: only unary RPCs can have an HTTP binding")
+    if method.client_streaming:  # type: ignore[attr-defined]
+        raise ValueError(f"{name}: a client-streaming RPC cannot have an HTTP binding")
+    if method.server_streaming and returns_http_body(method):  # type: ignore[attr-defined]
+        raise ValueError(f"{name}: a stream of {HTTP_BODY} cannot be sent as one document")
     routes = [_route(method, rule, 0)]
     for index, extra in enumerate(rule.additional_bindings, start=1):
         if extra.additional_bindings:

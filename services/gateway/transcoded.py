@@ -5,23 +5,26 @@ requests and answers are converted under the suite's one JSON profile (``libs.js
 call goes to the service that owns the contract. A new RPC with its annotation and policy appears here,
 and in ``/openapi.json``, without a line of gateway code. An RPC that returns ``google.api.HttpBody`` (a
 pick list, a label, a manifest) is answered with the document's bytes and Content-Type instead of JSON;
-its errors are JSON like every other.
+its errors are JSON like every other. A server-streaming RPC answers with newline-delimited JSON, one
+``{"result": ...}`` per message, as grpc-gateway streams.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 from google.protobuf.descriptor import ServiceDescriptor
+from google.protobuf.message import Message
 from opentelemetry import trace
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from libs import config
 from libs.contracts import SERVICES, owner_of
 from libs.errors import DomainError
 from libs.identity import identity_from_header
-from libs.transcoding import Router
+from libs.transcoding import STREAM_MEDIA_TYPE, Route, Router
+from services.gateway.problems import domain_error_response
 from services.gateway.upstreams import Upstreams
 
 #: The contracts the gateway transcodes. The dead-letter contract is served by every service for its own
@@ -62,11 +65,42 @@ class TranscodedApi:
         )
         upstreams: Upstreams = request.app.state.upstreams
         channel = upstreams.channels[owner_of(found.route.service)]
+        if found.route.server_streaming:
+            return await _stream(found.route, found.route.stream(channel, message, caller=caller))
         answer = await found.route.call(channel, message, caller=caller)
         if found.route.returns_http_body:
             return _document(*found.route.http_body_answer(answer))
         status, content = found.route.http_answer(answer)
         return JSONResponse(content, status_code=status)
+
+
+async def _stream(route: Route, messages: AsyncIterator[Message]) -> Response:
+    """A server stream as newline-delimited JSON. The first message is awaited before answering, so a
+    stream refused at once (a bad cursor, a missing role) answers with its HTTP status like any call; a
+    failure after that can only end the body, with an error line in the one error format."""
+    try:
+        first = await anext(messages)
+    except StopAsyncIteration:
+        first = None
+
+    async def lines() -> AsyncIterator[bytes]:
+        try:
+            if first is None:
+                return
+            yield route.stream_line(first)
+            async for message in messages:
+                yield route.stream_line(message)
+        except DomainError as err:
+            yield _error_line(err)
+        finally:
+            await messages.aclose()  # type: ignore[attr-defined]
+
+    return StreamingResponse(lines(), media_type=STREAM_MEDIA_TYPE)
+
+
+def _error_line(err: DomainError) -> bytes:
+    """The error body an HTTP answer would carry, as the stream's last line."""
+    return bytes(domain_error_response(err).body) + b"\n"
 
 
 def _document(status: int, content_type: str, data: bytes) -> Response:

@@ -44,6 +44,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from libs.identity import INTEGRATOR, mint_token
+from libs.transcoding import STREAM_MEDIA_TYPE
 from tests.e2e.running import SuiteProcess, start_suite
 
 pytestmark = pytest.mark.e2e
@@ -197,6 +198,12 @@ def unimplemented_or_not_a_server_error(ctx: CheckContext, response: Response, c
     return not_a_server_error(ctx, response, case)
 
 
+def streams(operation: Operation) -> bool:
+    """The operation answers with a stream of newline-delimited JSON (a server-streaming RPC)."""
+    ok = operation.definition.raw.get("responses", {}).get("200", {})
+    return STREAM_MEDIA_TYPE in ok.get("content", {})
+
+
 CONFORMANCE = [status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
@@ -239,6 +246,8 @@ class Fuzzing:
     session: requests.Session
     headers: dict[str, str]
     checks: list[Callable[[CheckContext, Response, Case], bool | None]]
+    #: The operation answers with a stream (newline-delimited JSON) that ends after ``max_seconds``.
+    streams: bool = False
     sent: int = 0
     #: Each distinct problem once: (check, status, schema detail) -> a request that shows it.
     problems: dict[str, str] = default(default_factory=dict)
@@ -259,6 +268,9 @@ class Fuzzing:
 
     def send(self, case: Case, mode: GenerationMode) -> None:
         self.sent += 1
+        if self.streams:
+            # A stream is read to its end; its own bound keeps each example to a second.
+            case.query = {**(case.query or {}), "max_seconds": 1}
         try:
             response = case.call(
                 base_url=self.gateway, session=self.session, headers=self.headers, timeout=30
@@ -286,7 +298,7 @@ def test_fuzz_every_documented_operation(
 ) -> None:
     operation = api[label]
     roles = list(operation.definition.raw.get("x-roles") or HAND_WRITTEN_ROLES)
-    fuzzing = Fuzzing(suite.gateway, session, bearer(*roles), checks_for(operation))
+    fuzzing = Fuzzing(suite.gateway, session, bearer(*roles), checks_for(operation), streams(operation))
     for mode in MODES:
         fuzzing.run(operation, mode)
     print(f"{label}: {fuzzing.sent} examples")  # shown with -rP or -s

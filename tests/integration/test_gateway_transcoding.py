@@ -3,6 +3,7 @@ manner of grpc-gateway's echo service) served by a real gRPC server through the 
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -63,6 +64,12 @@ class Echo(echo_pb2_grpc.EchoServiceServicer):  # type: ignore[misc]
         if request.format == pb.DOCUMENT_FORMAT_PDF:
             return httpbody_pb2.HttpBody(content_type="application/pdf", data=pdf(request.id))
         return httpbody_pb2.HttpBody(content_type="text/csv", data=csv(request.id, request.sku))
+
+    async def WatchOrders(self, request: pb.WatchOrdersRequest, context: Any) -> AsyncIterator[pb.Order]:
+        for n in range(1, request.count + 1):
+            if request.fail_after and n > request.fail_after:
+                raise NotFound.for_field("count", f"there is no order o-{n}")
+            yield pb.Order(order_id=f"o-{n}", status=pb.ORDER_STATUS_PAID)
 
 
 def csv(document_id: str, skus: Any) -> bytes:
@@ -229,3 +236,49 @@ async def test_the_openapi_document_gives_an_http_body_rpc_its_media_types(gatew
     binary = {"schema": {"type": "string", "format": "binary"}}
     assert responses["200"]["content"] == {"text/csv": binary, "application/pdf": binary}
     assert responses["404"] == {"$ref": "#/components/responses/Error404"}  # errors stay the JSON body
+
+
+# ------------------------------------------------------------------------------------------------ streams
+
+
+async def test_a_server_stream_answers_newline_delimited_json_as_grpc_gateway_does(gateway):
+    http, _ = gateway
+    reply = await http.get("/v1/orders:watch", params={"count": 3}, headers=bearer("integrator"))
+    assert reply.status_code == 200, reply.text
+    assert reply.headers["content-type"] == "application/x-ndjson"
+    assert len(reply.headers["X-Trace-Id"]) == 32
+    assert reply.text.endswith("\n")
+    lines = [json.loads(line) for line in reply.text.splitlines()]
+    assert [line["result"]["order_id"] for line in lines] == ["o-1", "o-2", "o-3"]
+    assert lines[0]["result"]["status"] == "paid"
+
+
+async def test_a_stream_that_fails_midway_ends_with_an_error_line(gateway):
+    http, _ = gateway
+    reply = await http.get(
+        "/v1/orders:watch", params={"count": 5, "fail_after": 2}, headers=bearer("integrator")
+    )
+    assert reply.status_code == 200  # the status went out with the first line
+    *results, last = [json.loads(line) for line in reply.text.splitlines()]
+    assert [r["result"]["order_id"] for r in results] == ["o-1", "o-2"]
+    error = last["error"]
+    assert (error["code"], error["reason"]) == ("NOT_FOUND", "NOT_FOUND")
+    assert error["fields"] == [{"field": "count", "description": "there is no order o-3"}]
+    assert error["trace_id"] == reply.headers["X-Trace-Id"]
+
+
+async def test_a_stream_refused_before_its_first_message_answers_with_its_status(gateway):
+    http, _ = gateway
+    failed = await http.get(
+        "/v1/orders:watch", params={"count": 2, "fail_after": -1}, headers=bearer("integrator")
+    )
+    assert failed.status_code == 404, failed.text  # failed before its first order
+    assert failed.headers["content-type"] == "application/json"
+    assert failed.json()["error"]["fields"] == [{"field": "count", "description": "there is no order o-1"}]
+    refused = await http.get("/v1/orders:watch", params={"count": 2}, headers=bearer("supervisor"))
+    assert refused.status_code == 403, refused.text
+    assert refused.headers["content-type"] == "application/json"
+    assert refused.json()["error"]["reason"] == "ROLE_REQUIRED"
+    invalid = await http.get("/v1/orders:watch", params={"count": "many"}, headers=bearer("integrator"))
+    assert invalid.status_code == 400
+    assert [f["field"] for f in invalid.json()["error"]["fields"]] == ["count"]

@@ -72,3 +72,64 @@ def test_readme_role_table_is_current():
     end = readme.index("<!-- end of role table -->")
     expected = markdown_role_table([*SERVICES, DEAD_LETTERS])
     assert readme[start:end].strip() == expected.strip(), "run `make roles` and paste it into the README"
+
+
+def test_only_reads_may_stream_and_no_request_may():
+    from google.protobuf import descriptor_pb2, descriptor_pool
+    from shop.common.v1 import policy_pb2
+
+    from libs.policy import UndeclaredPolicy
+
+    def options(idempotency: policy_pb2.Idempotency.ValueType) -> descriptor_pb2.MethodOptions:
+        declared = descriptor_pb2.MethodOptions()
+        declared.Extensions[policy_pb2.policy].roles.append("integrator")
+        declared.Extensions[policy_pb2.policy].idempotency = idempotency
+        return declared
+
+    def rpc(
+        name: str, idempotency: policy_pb2.Idempotency.ValueType, **streams: bool
+    ) -> descriptor_pb2.MethodDescriptorProto:
+        return descriptor_pb2.MethodDescriptorProto(
+            name=name, input_type=".policytest.v1.Req", output_type=".policytest.v1.Req",
+            options=options(idempotency), **streams,
+        )  # fmt: skip
+
+    file = descriptor_pb2.FileDescriptorProto(
+        name="policytest/v1/streams.proto",
+        package="policytest.v1",
+        dependency=["shop/common/v1/policy.proto"],
+        message_type=[
+            descriptor_pb2.DescriptorProto(
+                name="Req",
+                field=[
+                    descriptor_pb2.FieldDescriptorProto(
+                        name="request_id",
+                        number=1,
+                        type=descriptor_pb2.FieldDescriptorProto.TYPE_STRING,
+                        label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL,
+                    )
+                ],
+            )
+        ],
+        service=[
+            descriptor_pb2.ServiceDescriptorProto(
+                name="Streams",
+                method=[
+                    rpc("Watch", READ_ONLY, server_streaming=True),
+                    rpc("Push", policy_pb2.IDEMPOTENCY_TRANSACTIONAL, server_streaming=True),
+                    rpc("Upload", READ_ONLY, client_streaming=True),
+                ],
+            )
+        ],
+    )
+    pool = descriptor_pool.Default()
+    try:
+        service = pool.FindServiceByName("policytest.v1.Streams")
+    except KeyError:
+        pool.Add(file)
+        service = pool.FindServiceByName("policytest.v1.Streams")
+    assert policy_of_method(service.methods_by_name["Watch"]).idempotency == READ_ONLY
+    with pytest.raises(UndeclaredPolicy, match="streams its answer, so it must be IDEMPOTENCY_READ_ONLY"):
+        policy_of_method(service.methods_by_name["Push"])
+    with pytest.raises(UndeclaredPolicy, match="streams its requests"):
+        policy_of_method(service.methods_by_name["Upload"])

@@ -137,6 +137,7 @@ def test_one_operation_per_binding(document: dict[str, Any]) -> None:
         "/v1/orders/summary",
         "/v1/orders/{order_id}:cancel",
         "/v1/orders/{order_id}/lines",
+        "/v1/orders:watch",
         "/v1/shipments/{shipment.id}",
         "/v1/trackings",
         "/v1/{name}",
@@ -337,3 +338,15 @@ def test_the_role_table() -> None:
     assert "| `EchoService.CreateOrder` | `POST /v1/orders` | integrator | transactional, creates |" in table
     assert "| `EchoService.Reindex` | — (gRPC only) | sre | transactional |" in table
     assert len(table) == 2 + len(SERVICE.methods)
+
+
+def test_a_server_stream_is_documented_as_newline_delimited_json(document: dict[str, Any]) -> None:
+    operation = document["paths"]["/v1/orders:watch"]["get"]
+    ok = operation["responses"]["200"]
+    assert "newline-delimited JSON" in ok["description"]
+    (media_type,) = ok["content"]
+    assert media_type == "application/x-ndjson"
+    line = ok["content"][media_type]["schema"]
+    assert line["properties"]["result"] == {"$ref": "#/components/schemas/shop.testing.v1.Order"}
+    assert set(line["properties"]["error"]["required"]) == {"code", "message", "reason", "fields"}
+    assert "403" in operation["responses"]  # refused before the first line: an ordinary error answer

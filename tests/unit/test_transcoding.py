@@ -15,7 +15,7 @@ from shop.testing.v1 import echo_pb2
 
 from libs import identity
 from libs.errors import Internal, InvalidArgument, NotFound
-from libs.transcoding import MethodNotAllowed, PathTemplate, Route, Router
+from libs.transcoding import MethodNotAllowed, PathTemplate, Route, Router, routes_of
 
 SERVICE = echo_pb2.DESCRIPTOR.services_by_name["EchoService"]
 ROUTER = Router.from_services([SERVICE])
@@ -652,3 +652,68 @@ async def test_a_failed_call_raises_the_domain_error() -> None:
     )
     with pytest.raises(NotFound, match="no such order"):
         await route("EchoService_GetOrder").call(FakeChannel(failure), echo_pb2.GetOrderRequest())
+
+
+# ------------------------------------------------------------------------------------------------ streams
+
+
+def _streaming_service() -> Any:
+    """A contract of its own pool with the stream shapes a binding may or may not take."""
+    from google.protobuf import any_pb2, descriptor_pb2, descriptor_pool
+
+    pool = descriptor_pool.DescriptorPool()
+    pool.AddSerializedFile(any_pb2.DESCRIPTOR.serialized_pb)
+    pool.AddSerializedFile(httpbody_pb2.DESCRIPTOR.serialized_pb)
+    file = descriptor_pb2.FileDescriptorProto(
+        name="streams.proto",
+        package="streams.v1",
+        dependency=["google/api/httpbody.proto"],
+        message_type=[descriptor_pb2.DescriptorProto(name="Req")],
+        service=[
+            descriptor_pb2.ServiceDescriptorProto(
+                name="Streams",
+                method=[
+                    descriptor_pb2.MethodDescriptorProto(
+                        name="Upload", input_type=".streams.v1.Req", output_type=".streams.v1.Req",
+                        client_streaming=True,
+                    ),
+                    descriptor_pb2.MethodDescriptorProto(
+                        name="Documents", input_type=".streams.v1.Req", output_type=".google.api.HttpBody",
+                        server_streaming=True,
+                    ),
+                    descriptor_pb2.MethodDescriptorProto(
+                        name="Watch", input_type=".streams.v1.Req", output_type=".streams.v1.Req",
+                        server_streaming=True,
+                    ),
+                ],
+            )
+        ],
+    )  # fmt: skip
+    pool.Add(file)
+    return pool.FindServiceByName("streams.v1.Streams")
+
+
+@pytest.mark.parametrize(
+    ("rpc", "problem"),
+    [
+        ("Upload", "a client-streaming RPC cannot have an HTTP binding"),
+        ("Documents", "a stream of google.api.HttpBody cannot be sent as one document"),
+    ],
+)
+def test_a_binding_refuses_streams_it_cannot_send(rpc: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        routes_of(_streaming_service().methods_by_name[rpc], rule(get="/v1/x"))
+
+
+def test_a_server_stream_has_a_route_that_streams() -> None:
+    (watch,) = routes_of(_streaming_service().methods_by_name["Watch"], rule(get="/v1/x:watch"))
+    assert watch.server_streaming
+    assert not route("EchoService_GetOrder").server_streaming
+    assert route("EchoService_WatchOrders").server_streaming
+
+
+def test_a_stream_line_is_a_result_object_and_a_newline() -> None:
+    line = route("EchoService_WatchOrders").stream_line(echo_pb2.Order(order_id="茶-1"))
+    assert line.endswith(b"\n") and line.count(b"\n") == 1
+    assert json.loads(line)["result"]["order_id"] == "茶-1"
+    assert "茶".encode() in line  # UTF-8 as it is, like every JSON answer

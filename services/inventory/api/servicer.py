@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +29,7 @@ from services.inventory.api.counts import CountsApi
 from services.inventory.api.enums import ACCESS_PURPOSE, SKU_KIND
 from services.inventory.api.planning import PlanningApi
 from services.inventory.api.receiving import ReceivingApi
+from services.inventory.api.stock_feed import FeedTip
 from services.inventory.api.transfers import TransfersApi
 from services.inventory.domain import access as access_rules
 from services.inventory.domain import places
@@ -53,11 +55,26 @@ from services.inventory.store import (
 )
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["InventoryService"].full_name
-# The stock change feed (ListStockChanges).
+# The stock change feed (ListStockChanges, WatchStockChanges).
 DEFAULT_CHANGES_PAGE = 500
 MAX_CHANGES_PAGE = 5000
 MAX_CHANGES_WAIT_SECONDS = 30
-CHANGES_POLL_SECONDS = 0.1
+CHANGES_KEEP_ALIVE_SECONDS = 15.0
+MAX_WATCH_SECONDS = 3600
+
+
+def _changes_page_size(requested: int) -> int:
+    page_size = requested or DEFAULT_CHANGES_PAGE
+    if not 1 <= page_size <= MAX_CHANGES_PAGE:
+        raise InvalidArgument.for_field("page_size", f"must be between 1 and {MAX_CHANGES_PAGE}")
+    return page_size
+
+
+def _availability_pb(changed: Sequence[stock_changes.SkuAvailability]) -> list[pb.SkuAvailability]:
+    return [
+        pb.SkuAvailability(sku_code=c.sku_code, available=c.available, changed_at=to_timestamp(c.changed_at))
+        for c in changed
+    ]
 
 
 def _reservation_wanted(request: pb.ReserveStockRequest, caller: identity.Identity) -> ReservationRequest:
@@ -85,6 +102,7 @@ def _uuid(value: str, field: str) -> uuid.UUID:
 class InventoryServicer(ReceivingApi, TransfersApi, CountsApi, PlanningApi, pb_grpc.InventoryServiceServicer):  # type: ignore[misc]
     def __init__(self, database: Database) -> None:
         self.db = database
+        self.feed_tip = FeedTip(database)
 
     # --- items and places -------------------------------------------------------------------------
 
@@ -400,30 +418,50 @@ class InventoryServicer(ReceivingApi, TransfersApi, CountsApi, PlanningApi, pb_g
         self, request: pb.ListStockChangesRequest, context: Any
     ) -> pb.ListStockChangesResponse:
         identity.current()
-        page_size = request.page_size or DEFAULT_CHANGES_PAGE
-        if not 1 <= page_size <= MAX_CHANGES_PAGE:
-            raise InvalidArgument.for_field("page_size", f"must be between 1 and {MAX_CHANGES_PAGE}")
+        page_size = _changes_page_size(request.page_size)
         if not 0 <= request.wait_seconds <= MAX_CHANGES_WAIT_SECONDS:
             raise InvalidArgument.for_field(
                 "wait_seconds", f"must be between 0 and {MAX_CHANGES_WAIT_SECONDS}"
             )
         after = stock_changes.Cursor.parse(request.cursor)
-        deadline = asyncio.get_running_loop().time() + request.wait_seconds
-        while True:
-            async with self.db.connection() as conn:
-                changed, cursor = await stock_changes.page(conn, after, page_size)
-            if changed or asyncio.get_running_loop().time() >= deadline:
-                break
-            await asyncio.sleep(CHANGES_POLL_SECONDS)  # long polling: an indexed look every 100 ms
-        return pb.ListStockChangesResponse(
-            changes=[
-                pb.SkuAvailability(
-                    sku_code=c.sku_code, available=c.available, changed_at=to_timestamp(c.changed_at)
-                )
-                for c in changed
-            ],
-            next_cursor=cursor.token(),
-        )
+        changed, cursor = await self._changes_after(after, page_size)
+        if (
+            not changed
+            and request.wait_seconds
+            and await self.feed_tip.wait_past(after, request.wait_seconds)
+        ):
+            changed, cursor = await self._changes_after(after, page_size)
+        return pb.ListStockChangesResponse(changes=_availability_pb(changed), next_cursor=cursor.token())
+
+    async def WatchStockChanges(
+        self, request: pb.WatchStockChangesRequest, context: Any
+    ) -> AsyncIterator[pb.WatchStockChangesResponse]:
+        identity.current()
+        page_size = _changes_page_size(request.page_size)
+        max_seconds = request.max_seconds or MAX_WATCH_SECONDS
+        if not 1 <= max_seconds <= MAX_WATCH_SECONDS:
+            raise InvalidArgument.for_field("max_seconds", f"must be between 1 and {MAX_WATCH_SECONDS}")
+        cursor = stock_changes.Cursor.parse(request.cursor)
+        loop = asyncio.get_running_loop()
+        ends = loop.time() + max_seconds
+        changed, cursor = await self._changes_after(cursor, page_size)
+        yield pb.WatchStockChangesResponse(changes=_availability_pb(changed), cursor=cursor.token())
+        while (left := ends - loop.time()) > 0:
+            if not changed and not await self.feed_tip.wait_past(
+                cursor, min(left, CHANGES_KEEP_ALIVE_SECONDS)
+            ):
+                if ends - loop.time() > 0:
+                    yield pb.WatchStockChangesResponse(cursor=cursor.token())  # keep-alive
+                continue
+            changed, cursor = await self._changes_after(cursor, page_size)
+            if changed:
+                yield pb.WatchStockChangesResponse(changes=_availability_pb(changed), cursor=cursor.token())
+
+    async def _changes_after(
+        self, after: stock_changes.Cursor, page_size: int
+    ) -> tuple[list[stock_changes.SkuAvailability], stock_changes.Cursor]:
+        async with self.db.connection() as conn:
+            return await stock_changes.page(conn, after, page_size)
 
     async def GetReservation(
         self, request: pb.GetReservationRequest, context: Any

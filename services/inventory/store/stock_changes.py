@@ -26,7 +26,7 @@ from services.inventory.store.tables import stock_changes, stock_levels, warehou
 _ADD = insert_rows(stock_changes, ("sku_code",))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class Cursor:
     """Where a reader is: after the change (tx, seq). The start is (0, 0)."""
 
@@ -78,7 +78,7 @@ async def page(conn: AsyncConnection, after: Cursor, limit: int) -> tuple[list[S
                 > sa.tuple_(
                     sa.cast(sa.literal(str(after.tx)), stock_changes.c.tx.type), sa.literal(after.seq)
                 ),
-                stock_changes.c.tx < sa.func.pg_snapshot_xmin(sa.func.pg_current_snapshot()),
+                _readable(),
             )
             .order_by(stock_changes.c.tx, stock_changes.c.seq)
             .limit(limit)
@@ -107,6 +107,25 @@ async def page(conn: AsyncConnection, after: Cursor, limit: int) -> tuple[list[S
         [SkuAvailability(sku, available.get(sku, 0), at) for sku, at in changed.items()],
         Cursor(int(last.tx), last.seq),
     )
+
+
+def _readable() -> sa.ColumnElement[bool]:
+    """Changes of transactions older than every one still running: none can commit behind them."""
+    return stock_changes.c.tx < sa.func.pg_snapshot_xmin(sa.func.pg_current_snapshot())
+
+
+async def tip(conn: AsyncConnection) -> Cursor:
+    """The newest change a reader can be given now (the start when there is none): a cursor before it
+    has a page waiting."""
+    row = (
+        await conn.execute(
+            sa.select(sa.cast(stock_changes.c.tx, sa.Text).label("tx"), stock_changes.c.seq)
+            .where(_readable())
+            .order_by(stock_changes.c.tx.desc(), stock_changes.c.seq.desc())
+            .limit(1)
+        )
+    ).first()
+    return Cursor(int(row.tx), row.seq) if row is not None else Cursor(0, 0)
 
 
 async def prune(conn: AsyncConnection, older_than_days: float) -> int:
