@@ -104,3 +104,23 @@ async def test_bad_feed_requests_name_the_field(inventory_stub, request_, field)
         await inventory_stub.ListStockChanges(request_, metadata=SHOP)
     assert exc.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert field in field_violations(exc.value)
+
+
+async def test_a_long_transaction_of_another_database_does_not_hold_the_feed_back_inv_10(
+    inventory_stub, inventory
+):
+    # Every service's database may live in one PostgreSQL; a transaction there of orders or logistics
+    # cannot write inventory's feed, so the feed does not wait for it.
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    await stock(inventory_stub, "ELSEWHERE-A", quantity=2)
+    _, cursor = await follow(inventory_stub)
+    url = make_url(inventory.database.url).set(drivername="postgresql", database="postgres")
+    async with await psycopg.AsyncConnection.connect(url.render_as_string(hide_password=False)) as other:
+        await other.execute("CREATE TEMP TABLE busy (n int)")
+        await other.execute("INSERT INTO busy VALUES (1)")  # holds a transaction id, uncommitted
+        await stock(inventory_stub, "ELSEWHERE-A", quantity=3, request_id="elsewhere-a-more")
+        changed, cursor = await follow(inventory_stub, cursor)
+        assert changed == {"ELSEWHERE-A": 5}
+        await other.rollback()

@@ -1,8 +1,8 @@
 """The stock change feed (INV-10): which SKUs' available stock changed, in the order a cursor can follow.
 
 ``ledger.post`` records, in its own transaction, the SKUs whose available stock it changed. A reader pages
-through them in (transaction id, sequence) order, but only below the oldest transaction still running
-(``pg_snapshot_xmin``): a transaction that began earlier and commits later has a smaller id than any the
+through them in (transaction id, sequence) order, but only below the oldest transaction of this database
+still running: a transaction that began earlier and commits later has a smaller id than any the
 cursor has passed, so no change is ever skipped, and the feed lags the books by the longest transaction
 in flight. Each page answers with every changed SKU's available stock for sale as it is when read: a
 listing set to it equals the books once the reader is caught up.
@@ -109,9 +109,29 @@ async def page(conn: AsyncConnection, after: Cursor, limit: int) -> tuple[list[S
     )
 
 
+# The oldest transaction still running that may be one of this database's: any in the page's snapshot
+# except those a backend of another database is known to run (a suite may keep every service's database
+# in one PostgreSQL, where a long transaction of orders must not hold back inventory's feed). An xid whose
+# backend is not visible, or gone by the time pg_stat_activity is read, counts as this database's: the
+# bound is then lower than it could be, never higher. xid8 and xid compare by their low 32 bits.
+_OLDEST_RUNNING_HERE = sa.literal_column(
+    """
+    (SELECT coalesce(min(running), pg_snapshot_xmax(pg_current_snapshot()))
+       FROM pg_snapshot_xip(pg_current_snapshot()) AS running
+      WHERE NOT EXISTS (
+            SELECT 1
+              FROM pg_stat_activity AS elsewhere
+             WHERE elsewhere.datid <> (SELECT oid FROM pg_database WHERE datname = current_database())
+               AND elsewhere.backend_xid::text = (running::text::numeric % 4294967296)::text))
+    """,
+    type_=stock_changes.c.tx.type,
+)
+
+
 def _readable() -> sa.ColumnElement[bool]:
-    """Changes of transactions older than every one still running: none can commit behind them."""
-    return stock_changes.c.tx < sa.func.pg_snapshot_xmin(sa.func.pg_current_snapshot())
+    """Changes of transactions older than every one of this database still running: none can commit
+    behind them."""
+    return stock_changes.c.tx < _OLDEST_RUNNING_HERE
 
 
 async def tip(conn: AsyncConnection) -> Cursor:

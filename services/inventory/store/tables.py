@@ -490,7 +490,10 @@ stock_changes = sa.Table(
     sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=True),
     sa.Column("tx", TransactionId(), nullable=False, server_default=sa.text("pg_current_xact_id()")),
     sa.Column("sku_code", sa.Text, nullable=False),
-    sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    # When the posting recorded the change (clock_timestamp, not the transaction's start).
+    sa.Column(
+        "changed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.clock_timestamp()
+    ),
     sa.Index("ix_stock_changes_tx_seq", "tx", "seq"),
     sa.Index("ix_stock_changes_changed_at", "changed_at"),
 )
