@@ -17,7 +17,7 @@ from services.inventory.store.stock_changes import Cursor
 
 log = logging.getLogger(__name__)
 
-TIP_POLL_SECONDS = 0.05
+TIP_POLL_SECONDS = 0.1
 
 
 class FeedTip:
