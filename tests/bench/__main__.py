@@ -51,6 +51,7 @@ WAVE_ORDERS = int(os.environ.get("BENCH_WAVE_ORDERS", "10000"))
 FLASH_ORDERS = int(os.environ.get("BENCH_FLASH_ORDERS", "100000"))
 REVIEW_ORDERS = int(os.environ.get("BENCH_REVIEW_ORDERS", "20000"))
 GROWTH_LEVEL = 16  # calls in flight for the per-order flow at each data size
+INTAKE_ROUNDS = 2  # per-order intake untraced and traced, in turn
 STATEMENT_FLASH_ORDERS = 2_000
 
 
@@ -122,10 +123,20 @@ async def _stock_the_bench_sku(gateway: str) -> None:
         (await http.post("/v1/inventory/stock-receipts", json=stock, headers=keeper)).raise_for_status()
 
 
-async def untraced_intake(suite: Suite) -> list[Measurement]:
-    """Per-order intake against a suite started with ``OTEL_SDK_DISABLED=true``: what tracing costs."""
-    await _stock_the_bench_sku(suite.gateway_url)
-    return [await measure("intake", suite.gateway_url, "closed", c, SECONDS) for c in LEVELS]
+async def intake_rounds(untraced: Suite, traced: Suite) -> list[Measurement]:
+    """Per-order intake at every level against a suite started with ``OTEL_SDK_DISABLED=true`` and one as
+    shipped, in turn, twice (untraced, traced, untraced, traced): what tracing costs, each suite measured
+    early and late so that a slower stretch of the machine does not fall on one side only."""
+    for suite in (untraced, traced):
+        await _stock_the_bench_sku(suite.gateway_url)
+    rounds: list[Measurement] = []
+    for _ in range(INTAKE_ROUNDS):
+        for name, suite in (("untraced", untraced), ("intake", traced)):
+            for level in LEVELS:
+                m = await measure("intake", suite.gateway_url, "closed", level, SECONDS)
+                m.name = name
+                rounds.append(m)
+    return rounds
 
 
 async def statements_per_order(suite: Suite) -> dict[str, dict[str, float]]:
@@ -170,18 +181,16 @@ async def data_growth(suite: Suite) -> dict[str, object]:
     }
 
 
-async def run(suite: Suite, baseline_target: str, untraced: list[Measurement]) -> dict[str, object]:
-    await _stock_the_bench_sku(suite.gateway_url)
+async def run(suite: Suite, baseline_target: str, intake: list[Measurement]) -> dict[str, object]:
     measurements = [await measure("baseline", baseline_target, "closed", c, SECONDS) for c in LEVELS]
-    measurements += [await measure("intake", suite.gateway_url, "closed", c, SECONDS) for c in LEVELS]
+    measurements += [m for m in intake if m.name == "intake"]
     base_peak = max(m.throughput for m in measurements if m.name == "baseline")
     flow_peak = max(m.throughput for m in measurements if m.name == "intake")
+    untraced = [m for m in intake if m.name == "untraced"]
     untraced_peak = max(m.throughput for m in untraced)
     measurements.append(
         await measure("intake", suite.gateway_url, "open", max(1.0, flow_peak / 2), SECONDS * 2)
     )
-    for m in untraced:
-        m.name = "untraced"
     inventory_url = suite.env["SHOP_INVENTORY_DATABASE_URL"]
     orders_url = suite.env["SHOP_ORDERS_DATABASE_URL"]
     await events.peak(inventory_url, orders_url, count=2000)  # warm-up: consumers bound, pools filled
@@ -347,19 +356,19 @@ def _stop(suite: Suite) -> None:
 
 
 def main() -> int:
-    # First what tracing costs: the same per-order intake against a suite with the SDK disabled.
+    # First what tracing costs: per-order intake against a suite with the SDK disabled and one as shipped,
+    # in turn; the untraced suite then stops, and the shipped one goes on with everything else.
     untraced_suite = _suite(OTEL_SDK_DISABLED="true")
-    try:
-        untraced_suite.start()
-        untraced_suite.wait_ready()
-        untraced = asyncio.run(untraced_intake(untraced_suite))
-    finally:
-        _stop(untraced_suite)
     suite = _suite()
     baseline: subprocess.Popen[bytes] | None = None
     try:
-        suite.start()
-        suite.wait_ready()
+        try:
+            for each in (untraced_suite, suite):
+                each.start()
+                each.wait_ready()
+            intake = asyncio.run(intake_rounds(untraced_suite, suite))
+        finally:
+            _stop(untraced_suite)
         assert suite.postgres is not None
         port = free_port()
         baseline = subprocess.Popen(
@@ -372,7 +381,7 @@ def main() -> int:
                 if s.connect_ex(("127.0.0.1", port)) == 0:
                     break
             time.sleep(0.2)
-        result = asyncio.run(run(suite, f"127.0.0.1:{port}", untraced))
+        result = asyncio.run(run(suite, f"127.0.0.1:{port}", intake))
     finally:
         if baseline is not None:
             baseline.terminate()
