@@ -77,9 +77,8 @@ async def call(
     error types whether a rule failed here or downstream. ``caller`` is the identity to forward; by
     default, the identity of the call being served.
     """
-    metadata = [(identity.METADATA_KEY, f"Bearer {caller.token}")] if caller else identity.outgoing_metadata()
     try:
-        return await method(request, timeout=outgoing_timeout(max_seconds), metadata=metadata)
+        return await method(request, timeout=outgoing_timeout(max_seconds), metadata=_metadata(caller))
     except grpc.RpcError as err:
         raise from_rpc_error(err) from None
 
@@ -93,10 +92,9 @@ async def stream(
     served, if any. A failure, before the first message or midway, raises the DomainError the server
     meant; leaving the iteration early cancels the call.
     """
-    metadata = [(identity.METADATA_KEY, f"Bearer {caller.token}")] if caller else identity.outgoing_metadata()
     left = deadlines.remaining()
     timeout = None if left is None else outgoing_timeout(left)
-    call = method(request, timeout=timeout, metadata=metadata)
+    call = method(request, timeout=timeout, metadata=_metadata(caller))
     try:
         async for message in call:
             yield message
@@ -104,3 +102,8 @@ async def stream(
         raise from_rpc_error(err) from None
     finally:
         call.cancel()
+
+
+def _metadata(caller: identity.Identity | None) -> list[tuple[str, str]]:
+    """The identity to send: ``caller``'s token, or by default that of the call being served."""
+    return [(identity.METADATA_KEY, f"Bearer {caller.token}")] if caller else identity.outgoing_metadata()

@@ -504,12 +504,7 @@ class Route:
     ) -> Message:
         """Calls the RPC on ``channel`` (a ``grpc.aio.Channel``) through ``libs.grpc_client.call``:
         propagated deadline, the caller's identity, failures raised as the DomainError the server meant."""
-        response_class = profile.message_class(self.response_descriptor)
-        method = channel.unary_unary(
-            self.grpc_path,
-            request_serializer=_serialize,
-            response_deserializer=response_class.FromString,
-        )
+        method = self._multicallable(channel.unary_unary)
         answer = await grpc_client.call(method, request, caller=caller, max_seconds=max_seconds)
         return cast(Message, answer)
 
@@ -518,13 +513,15 @@ class Route:
     ) -> AsyncIterator[Message]:
         """Opens the server-streaming RPC on ``channel`` through ``libs.grpc_client.stream`` and yields its
         messages; failures raise as the DomainError the server meant."""
-        response_class = profile.message_class(self.response_descriptor)
-        method = channel.unary_stream(
-            self.grpc_path,
-            request_serializer=_serialize,
-            response_deserializer=response_class.FromString,
-        )
+        method = self._multicallable(channel.unary_stream)
         return cast(AsyncIterator[Message], grpc_client.stream(method, request, caller=caller))
+
+    def _multicallable(self, kind: Any) -> Any:
+        """The channel's generic callable (``channel.unary_unary`` or ``unary_stream``) for this RPC."""
+        response_class = profile.message_class(self.response_descriptor)
+        return kind(
+            self.grpc_path, request_serializer=_serialize, response_deserializer=response_class.FromString
+        )
 
     def stream_line(self, message: Message) -> bytes:
         """One message of a stream as grpc-gateway sends it: ``{"result": ...}`` and a newline (its
