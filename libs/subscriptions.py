@@ -12,7 +12,8 @@ service's inbox, so an event applied once is never applied again, however often 
 are acknowledged only after that commit. If a batch fails, its messages are applied one by one to find the
 failing one, which is redelivered with back-off; after ``SHOP_EVENT_MAX_ATTEMPTS`` tries it moves to the
 dead-letter stream (``libs.dead_letters``) and the events behind it go on. Each message gets a CONSUMER
-span whose parent is the producer's span, so the asynchronous hop stays inside the flow's trace.
+span whose parent is the producer's span, so the asynchronous hop stays inside the flow's trace (made only
+when it may be kept, ``ConsumerSpans``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -35,6 +37,7 @@ from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs import config
+from libs.bulk import array_type
 from libs.db import Database
 from libs.event_bus import BUS_ERRORS, EventBus
 from libs.events import (
@@ -170,6 +173,84 @@ def _traceparent(span: trace.Span) -> str:
     return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}" if ctx.is_valid else ""
 
 
+def _unsampled(headers: Mapping[str, str]) -> bool:
+    """Whether the producer's W3C traceparent says its flow is not sampled (flags without bit 0). Read by
+    hand: this is asked for every event, and the propagator's full parse costs ten times more."""
+    parts = headers.get("traceparent", "").split("-")
+    if len(parts) != 4 or len(parts[1]) != 32 or len(parts[2]) != 16 or len(parts[3]) != 2:
+        return False
+    try:
+        return not int(parts[3], 16) & 1
+    except ValueError:
+        return False
+
+
+class ConsumerSpans:
+    """The CONSUMER spans of one batch of deliveries, each a child of its producer's span.
+
+    An event whose flow is sampled gets its span at once. The span of one that is not is made only if the
+    batch fails or is slow (``SHOP_TRACE_SLOW_MS``), after the fact with the batch's times, since only
+    then would the tail keep it (``libs.sampling``): the span is the same, and the nine events in ten
+    that no one keeps do not pay some 50 us each for a span dropped at its end. Their handler's work
+    carries the producer's trace context (``traceparent``) instead."""
+
+    def __init__(self, name: str, deliveries: Sequence[Delivery], slow_ms: float) -> None:
+        self.name = name
+        self.deliveries = deliveries
+        self.slow_ns = int(slow_ms * 1_000_000)
+        self.started_ns = time.time_ns()
+        self.live: dict[int, trace.Span] = {}
+        self.deferred: list[int] = []
+        for i, d in enumerate(deliveries):
+            if _unsampled(d.headers):
+                self.deferred.append(i)
+            else:
+                self.live[i] = self._start(i, self.started_ns)
+
+    def _start(self, i: int, start_ns: int) -> trace.Span:
+        d = self.deliveries[i]
+        span = _tracer.start_span(
+            self.name,
+            context=propagate.extract(dict(d.headers)),
+            kind=trace.SpanKind.CONSUMER,
+            # One attribute besides: the name says the subject, the consumer is <service>-<event name>.
+            attributes={"messaging.message.id": d.event_id},
+            start_time=start_ns,
+        )
+        if d.attempt > 1:
+            span.set_attribute("shop.event_attempt", d.attempt)
+        return span
+
+    def current(self) -> trace.Span:
+        """The span the batch's work runs in: the first live one, else the first producer's context."""
+        if self.live:
+            return next(iter(self.live.values()))
+        parent = propagate.extract(dict(self.deliveries[0].headers))
+        return trace.get_current_span(parent)
+
+    def traceparent(self, i: int) -> str:
+        """The trace context that the handler's later work of delivery ``i`` continues."""
+        span = self.live.get(i)
+        return _traceparent(span) if span is not None else self.deliveries[i].headers.get("traceparent", "")
+
+    def duplicate(self, i: int) -> None:
+        span = self.live.get(i)
+        if span is not None:
+            span.set_attribute("shop.duplicate", True)
+
+    def end(self, failure: BaseException | None) -> None:
+        """Ends the batch's spans; makes the deferred ones first if the tail would keep them."""
+        ended_ns = time.time_ns()
+        if self.deferred and (failure is not None or ended_ns - self.started_ns >= self.slow_ns):
+            for i in self.deferred:
+                self.live[i] = self._start(i, self.started_ns)
+        for span in self.live.values():
+            if failure is not None:
+                span.record_exception(failure)
+                span.set_status(trace.StatusCode.ERROR, str(failure)[:500])
+            span.end(end_time=ended_ns)
+
+
 class Applier:
     """Applies deliveries of one subscription exactly once: inbox row and effect in one transaction."""
 
@@ -177,9 +258,10 @@ class Applier:
         self.database = database
         self.inbox = inbox
         self.subscription = subscription
+        self.slow_ms = config.trace_slow_ms()
         # One statement for any batch size, so it is compiled and prepared once.
-        ids = sa.bindparam("ids", type_=pg.ARRAY(pg.UUID(as_uuid=True)))
-        topics = sa.bindparam("topics", type_=pg.ARRAY(sa.Text))
+        ids = sa.bindparam("ids", type_=array_type(pg.UUID(as_uuid=True)))
+        topics = sa.bindparam("topics", type_=array_type(sa.Text))
         self._record = (
             insert(inbox)
             .from_select(["event_id", "topic"], sa.select(sa.func.unnest(ids), sa.func.unnest(topics)))
@@ -210,50 +292,34 @@ class Applier:
     async def apply_decoded(
         self, decoded: Sequence[Decoded], *, operation: str = "process"
     ) -> set[uuid.UUID]:
-        deliveries = [d.delivery for d in decoded]
-        spans = [
-            _tracer.start_span(
-                f"{operation} {d.subject}",
-                context=propagate.extract(dict(d.headers)),
-                kind=trace.SpanKind.CONSUMER,
-                # One attribute: this span is made for every event, and each costs on the hot path (the
-                # name says the subject; the consumer is the service's <service>-<event name>).
-                attributes={"messaging.message.id": d.event_id},
-            )
-            for d in deliveries
-        ]
-        for d, span in zip(deliveries, spans, strict=True):
-            if d.attempt > 1:
-                span.set_attribute("shop.event_attempt", d.attempt)
+        spans = ConsumerSpans(
+            f"{operation} {decoded[0].delivery.subject}", [d.delivery for d in decoded], self.slow_ms
+        )
         failure: BaseException | None = None
         try:
-            with trace.use_span(spans[0], end_on_exit=False):
+            with trace.use_span(spans.current(), end_on_exit=False):
                 applied = await self._apply(decoded, spans)
         except BaseException as err:
             failure = err
             raise
         finally:
-            for span in spans:
-                if failure is not None:
-                    span.record_exception(failure)
-                    span.set_status(trace.StatusCode.ERROR, str(failure)[:500])
-                span.end()
+            spans.end(failure)
         if applied and self.subscription.after_commit is not None:
             self.subscription.after_commit()
         return applied
 
-    async def _apply(self, decoded: Sequence[Decoded], spans: Sequence[trace.Span]) -> set[uuid.UUID]:
-        unique = {d.event_id: (d, s) for d, s in zip(decoded, spans, strict=True)}
+    async def _apply(self, decoded: Sequence[Decoded], spans: ConsumerSpans) -> set[uuid.UUID]:
+        unique = {d.event_id: (i, d) for i, d in enumerate(decoded)}
         async with self.database.transaction() as conn:
             recorded = await conn.execute(
                 self._record,
-                {"ids": list(unique), "topics": [d.delivery.subject for d, _ in unique.values()]},
+                {"ids": list(unique), "topics": [d.delivery.subject for _, d in unique.values()]},
             )
             fresh = set(recorded.scalars())
             received = []
-            for event_id, (d, span) in unique.items():
+            for event_id, (i, d) in unique.items():
                 if event_id not in fresh:
-                    span.set_attribute("shop.duplicate", True)
+                    spans.duplicate(i)
                     continue
                 received.append(
                     Received(
@@ -263,7 +329,7 @@ class Applier:
                         aggregate_id=d.delivery.headers.get(AGGREGATE_HEADER, ""),
                         published_at=_published_at(d.delivery.headers),
                         attempt=d.delivery.attempt,
-                        traceparent=_traceparent(span),
+                        traceparent=spans.traceparent(i),
                     )
                 )
             if received:

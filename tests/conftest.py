@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
-import random
 import shutil
-import socket
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -25,6 +23,7 @@ from libs.embedded_pg import EmbeddedPostgres
 from libs.events import catalogue
 from libs.subscriptions import Applier, Delivery, Subscriptions
 from libs.telemetry import setup_telemetry
+from tests.ports import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 # Tests follow whole flows, so every flow is kept here and in the suites they start; what is kept by
@@ -51,25 +50,6 @@ def postgres() -> Iterator[EmbeddedPostgres]:
         yield server
     finally:
         server.stop()
-
-
-def free_port() -> int:
-    """A free port below Linux's ephemeral range (32768-60999), so that no outgoing connection can take it
-    while a test restarts the process that listens on it."""
-    while True:
-        port = random.randrange(20000, 32000)
-        if port in _handed_out:
-            continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            _handed_out.add(port)
-            return port
-
-
-_handed_out: set[int] = set()
 
 
 @pytest.fixture

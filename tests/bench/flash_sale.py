@@ -227,7 +227,7 @@ def _review_rate(span_dir: Path, since_ns: int) -> dict[str, float | int | None]
         if s.name == "orders.review_batch" and s.service == "orders" and s.start_ns >= since_ns
     ]
     reviewed = sum(int(s.attributes.get("shop.batch_size", 0)) for s in batches)
-    busy, _ = _busy(batches)
+    busy, _ = _busy((s.start_ns, s.end_ns) for s in batches)
     return {
         "review_batches": len(batches),
         "reviewed_in_batches": reviewed,

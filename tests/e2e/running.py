@@ -17,7 +17,8 @@ import psutil
 
 from libs.config import SERVICE_PORTS
 from libs.supervisor import read_state
-from tests.conftest import REPO, free_port, token_for
+from tests.conftest import REPO, token_for
+from tests.ports import free_port
 
 ADDRESS = {
     "recipient": "Wang Fang", "phone": "13812345678", "province": "Zhejiang", "city": "Hangzhou",

@@ -13,7 +13,6 @@ from libs.config import SERVICE_PORTS
 from libs.embedded_nats import EmbeddedNats
 from libs.event_bus import EventBus
 from libs.events import catalogue, stream_name
-from tests.conftest import free_port
 from tests.e2e.running import (
     Shop,
     SuiteProcess,
@@ -22,6 +21,7 @@ from tests.e2e.running import (
     wait_consumed,
     wait_outboxes_drained,
 )
+from tests.ports import free_port
 
 pytestmark = pytest.mark.e2e
 

@@ -16,6 +16,7 @@ import grpc
 import pytest
 import sqlalchemy as sa
 from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan
 from shop.inventory.v1 import events_pb2 as inventory_events
 from shop.ops.v1 import dead_letters_pb2 as dl
 from shop.ops.v1 import dead_letters_pb2_grpc
@@ -24,17 +25,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from libs import config, retention
 from libs.db import Database
 from libs.event_bus import EventBus
-from libs.events import DEAD_LETTER_STREAM, stream_name
+from libs.events import DEAD_LETTER_STREAM, catalogue, stream_name
 from libs.grpc_client import open_channel
 from libs.grpc_server import Servicers
 from libs.outbox import BusUnavailable, OutboxRelay, publish
 from libs.service_main import ServiceParts, ServiceRuntime
-from libs.subscriptions import Received, Subscriptions
+from libs.subscriptions import Applier, Delivery, Received, Subscriptions
 from services.inventory.store.tables import kit as inventory_kit
 from services.orders.store.tables import kit as orders_kit
 from tests.conftest import REPO, auth
 
 STREAM = stream_name("inventory")
+STREAM_SUBJECT = catalogue().of(inventory_events.StockAvailable).subject
 
 
 def stock_available(sku: str, added: int = 1) -> inventory_events.StockAvailable:
@@ -442,3 +444,79 @@ async def test_background_housekeeping_starts_no_traces(inventory_db, orders_db,
         s.attributes and s.attributes.get("db.system") == "postgresql"
         for s in span_exporter.get_finished_spans()
     )
+
+
+# --- consumer spans --------------------------------------------------------------------------------------
+
+
+def _delivery(traceparent: str, sku: str) -> Delivery:
+    spec = catalogue().of(inventory_events.StockAvailable)
+    headers = {
+        "Nats-Msg-Id": str(uuid.uuid4()),
+        "Shop-Event-Type": spec.full_name,
+        "traceparent": traceparent,
+    }
+    return Delivery(spec.subject, stock_available(sku).SerializeToString(), headers, 1)
+
+
+def _parent(sampled: bool) -> str:
+    return f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-{'01' if sampled else '00'}"
+
+
+async def test_consumer_spans_are_made_for_sampled_flows_and_for_unsampled_ones_only_if_kept(
+    orders_db, span_exporter, monkeypatch
+):
+    """An event of a sampled flow gets its CONSUMER span as the child of its producer's; one of a flow not
+    sampled gets it only when its batch fails or is slow, as the tail would keep it (libs.sampling), with
+    the batch's times and its error."""
+    monkeypatch.setenv("SHOP_TRACE_SLOW_MS", "500")  # as the tail's (the test provider is set up once)
+    slow: set[str] = set()
+    subscriptions = Subscriptions("orders")
+    handler = effects_handler(poison={"BAD"})
+
+    async def handle(conn: AsyncConnection, events: Sequence[Received[inventory_events.StockAvailable]]):
+        if any(line.sku_code in slow for r in events for line in r.event.lines):
+            await asyncio.sleep(0.6)
+        await handler(conn, events)
+
+    subscriptions.on(inventory_events.StockAvailable)(handle)
+    subscription = subscriptions.for_subject(STREAM_SUBJECT)
+    assert subscription is not None
+    applier = Applier(orders_db, orders_kit.inbox, subscription)
+
+    def consumer_spans() -> dict[int, ReadableSpan]:
+        trace.get_tracer_provider().force_flush()  # type: ignore[attr-defined]
+        finished = span_exporter.get_finished_spans()
+        return {s.context.trace_id: s for s in finished if s.kind is trace.SpanKind.CONSUMER and s.context}
+
+    def ids(traceparent: str) -> tuple[int, int]:
+        _, trace_id, span_id, _ = traceparent.split("-")
+        return int(trace_id, 16), int(span_id, 16)
+
+    # Quick and successful: only the sampled flow's event has a span, parented by its producer's span.
+    span_exporter.clear()
+    sampled, unsampled = _parent(True), _parent(False)
+    await applier.apply([_delivery(sampled, "A"), _delivery(unsampled, "B")])
+    spans = consumer_spans()
+    assert list(spans) == [ids(sampled)[0]]
+    assert (parent := spans[ids(sampled)[0]].parent) and parent.span_id == ids(sampled)[1]
+
+    # Failed: the unsampled flow's span is made after all, with the error, and the tail keeps it.
+    span_exporter.clear()
+    failing = _parent(False)
+    with pytest.raises(ValueError):
+        await applier.apply([_delivery(failing, "BAD")])
+    kept = consumer_spans()[ids(failing)[0]]
+    assert kept.status.status_code is trace.StatusCode.ERROR
+    assert kept.attributes and kept.attributes["shop.trace.kept"] == "error"
+    assert (parent := kept.parent) and parent.span_id == ids(failing)[1]
+
+    # Slow: made with the batch's times and kept as slow.
+    span_exporter.clear()
+    slow.add("C")
+    lagging = _parent(False)
+    await applier.apply([_delivery(lagging, "C")])
+    kept = consumer_spans()[ids(lagging)[0]]
+    assert kept.attributes and kept.attributes["shop.trace.kept"] == "slow"
+    assert (kept.end_time or 0) - (kept.start_time or 0) >= 500_000_000
+    assert await count(orders_db, "SELECT count(*) FROM test_effects") == 3  # A, B and C; not BAD

@@ -15,7 +15,8 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from libs import config
 from services.gateway.__main__ import instrument
 from services.gateway.app import create_app
-from tests.conftest import free_port, token_for
+from tests.conftest import token_for
+from tests.ports import free_port
 
 
 @pytest.fixture

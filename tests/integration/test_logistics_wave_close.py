@@ -16,10 +16,10 @@ from services.logistics.store import waves
 from services.logistics.store.tables import parcels, shipment_picks
 from services.logistics.workers.wave_scheduler import close_due
 from services.logistics.workflows.wave_close import SCHEDULER, WaveClosing
-from tests.conftest import free_port
 from tests.integration.test_inventory_stock_flow import stock
 from tests.integration.test_logistics_floor import CLERK, carriers, released, to_logistics
 from tests.integration.test_orders_flow import order_request
+from tests.ports import free_port
 
 
 async def count(database, table) -> int:

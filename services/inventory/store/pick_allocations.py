@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from libs.bulk import array_type
 from libs.errors import DomainError, FailedPrecondition, InvalidArgument
 from services.inventory.domain.lots import LotStock, Pick, fifo_order
 from services.inventory.domain.reservations import ReservationStatus
@@ -29,7 +29,7 @@ MAX_SHIPMENTS = 2000
 # are inserted from arrays (``unnest``), so each statement's text is the same for any count. SQLAlchemy then
 # compiles it once and the server plans it once, where an expanding IN or a multi-row VALUES is compiled anew
 # for every count, and an executemany pays its own cost for every row.
-_TEXTS = pg.ARRAY(sa.Text)
+_TEXTS = array_type(sa.Text)
 
 
 def _any(column: sa.Column[str], values: Sequence[str]) -> sa.ColumnElement[bool]:
@@ -40,7 +40,7 @@ _ROW_COLUMNS = ("shipment_id", "sku_code", "lot_id", "bin_code", "order_id", "wa
 _GIVEN = (
     # Parameters named "<column>_array": SQLAlchemy keeps the columns' own names for an INSERT's values.
     sa.func.unnest(
-        *(sa.bindparam(f"{n}_array", type_=pg.ARRAY(pick_allocations.c[n].type)) for n in _ROW_COLUMNS)
+        *(sa.bindparam(f"{n}_array", type_=array_type(pick_allocations.c[n].type)) for n in _ROW_COLUMNS)
     )
     .table_valued(*_ROW_COLUMNS)
     .render_derived(name="given")

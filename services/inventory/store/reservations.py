@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.bulk import columns, insert_rows
+from libs.bulk import array_type, columns, insert_rows
 from libs.errors import AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, NotFound
 from libs.upsert import insert
 from services.inventory.domain.lots import Pick, pick_fifo
@@ -80,7 +79,7 @@ async def get(conn: AsyncConnection, order_id: str, *, lock: bool = False) -> Re
     )
 
 
-_TEXTS = pg.ARRAY(sa.Text)
+_TEXTS = array_type(sa.Text)
 
 
 async def many(

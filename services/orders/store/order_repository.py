@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs import outbox
-from libs.bulk import arrays, insert_rows, rows_of, update_rows
+from libs.bulk import array_type, arrays, insert_rows, rows_of, update_rows
 from libs.bulk import columns as columns_of
 from libs.errors import NotFound
 from libs.money import money
@@ -303,8 +303,8 @@ async def relock(conn: AsyncConnection, held: Sequence[Order]) -> dict[str, Orde
     return ready
 
 
-_UUIDS = pg.ARRAY(pg.UUID(as_uuid=True))
-_TEXTS = pg.ARRAY(sa.Text)
+_UUIDS = array_type(pg.UUID(as_uuid=True))
+_TEXTS = array_type(sa.Text)
 
 
 def _uuid_or_none(order_id: str) -> uuid.UUID | None:

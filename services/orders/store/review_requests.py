@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from libs.bulk import array_type
 from libs.upsert import insert
 from services.orders.domain.states import HoldCategory, OrderStatus
 from services.orders.store.tables import order_lines, orders, review_requests
@@ -41,7 +41,8 @@ async def held_for_short_stock(conn: AsyncConnection, available: Mapping[str, in
 # One statement for any number of SKUs (compiled once): the SKUs and their units arrive as two arrays.
 _arrived = (
     sa.func.unnest(
-        sa.bindparam("skus", type_=pg.ARRAY(sa.Text)), sa.bindparam("units", type_=pg.ARRAY(sa.BigInteger))
+        sa.bindparam("skus", type_=array_type(sa.Text)),
+        sa.bindparam("units", type_=array_type(sa.BigInteger)),
     )
     .table_valued("sku_code", "units", name="arrived")
     .render_derived()
