@@ -76,6 +76,11 @@ class Received(Generic[E]):
 
 Handler = Callable[[AsyncConnection, Sequence[Received[E]]], Awaitable[None]]
 
+#: Messages per transaction unless a subscription says otherwise. A batch's events share its time, and one
+#: that takes the slow-trace threshold (SHOP_TRACE_SLOW_MS, 500 ms) keeps every event's span: batches
+#: should stay well below it.
+DEFAULT_BATCH_SIZE = 200
+
 
 @dataclass(frozen=True)
 class Subscription(Generic[E]):
@@ -86,6 +91,8 @@ class Subscription(Generic[E]):
     handler: Handler[E]
     # Called after a batch commits (e.g. to wake the worker that does the follow-up work).
     after_commit: Callable[[], None] | None = None
+    # Most messages one transaction applies.
+    batch_size: int = DEFAULT_BATCH_SIZE
 
     @property
     def durable(self) -> str:
@@ -104,9 +111,16 @@ class Subscriptions:
         self._by_subject: dict[str, Subscription[Any]] = {}
 
     def on(
-        self, event: type[E], *, after_commit: Callable[[], None] | None = None
+        self,
+        event: type[E],
+        *,
+        after_commit: Callable[[], None] | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> Callable[[Handler[E]], Handler[E]]:
-        """Declares ``handler`` for ``event``; the catalogue must name this service as a consumer of it."""
+        """Declares ``handler`` for ``event``; the catalogue must name this service as a consumer of it.
+
+        A bigger ``batch_size`` spreads each batch's fixed statements over more events, for a handler
+        whose events come in bursts; the batch then takes longer, and all its events wait for it."""
         spec = catalogue().of(event)
         if not any(c.service == self.service for c in spec.consumers):
             raise ValueError(
@@ -115,9 +129,13 @@ class Subscriptions:
             )
         if spec.subject in self._by_subject:
             raise ValueError(f"{self.service} subscribes to {spec.subject} twice")
+        if batch_size < 1:
+            raise ValueError(f"{spec.full_name}: batch_size must be at least 1")
 
         def register(handler: Handler[E]) -> Handler[E]:
-            self._by_subject[spec.subject] = Subscription(self.service, spec, handler, after_commit)
+            self._by_subject[spec.subject] = Subscription(
+                self.service, spec, handler, after_commit, batch_size
+            )
             return handler
 
         return register
@@ -347,19 +365,13 @@ class EventConsumer:
     """Runs one subscription on its durable JetStream consumer until stopped."""
 
     def __init__(
-        self,
-        bus: EventBus,
-        applier: Applier,
-        dead_letter: DeadLetterSink,
-        *,
-        batch_size: int = 200,
-        idle_seconds: float = 1.0,
+        self, bus: EventBus, applier: Applier, dead_letter: DeadLetterSink, *, idle_seconds: float = 1.0
     ) -> None:
         self.bus = bus
         self.applier = applier
         self.subscription = applier.subscription
         self.dead_letter = dead_letter
-        self.batch_size = batch_size
+        self.batch_size = self.subscription.batch_size
         self.idle_seconds = idle_seconds
         self.settings = config.event_settings()
 

@@ -520,3 +520,36 @@ async def test_consumer_spans_are_made_for_sampled_flows_and_for_unsampled_ones_
     assert kept.attributes and kept.attributes["shop.trace.kept"] == "slow"
     assert (kept.end_time or 0) - (kept.start_time or 0) >= 500_000_000
     assert await count(orders_db, "SELECT count(*) FROM test_effects") == 3  # A, B and C; not BAD
+
+
+async def test_a_subscription_sets_its_own_batch_size(inventory_db, orders_db, nats_server, bus):
+    """A burst is applied in batches of the subscription's size at most, and every event once."""
+    sizes: list[int] = []
+    subscriptions = Subscriptions("orders")
+    record = effects_handler()
+
+    @subscriptions.on(inventory_events.StockAvailable, batch_size=7)
+    async def handle(conn: AsyncConnection, events: Sequence[Received[inventory_events.StockAvailable]]):
+        sizes.append(len(events))
+        await record(conn, events)
+
+    # Queued before the consumer starts, so that its batches are full.
+    async with inventory_db.transaction() as conn:
+        for i in range(30):
+            await publish(conn, inventory_kit.outbox, "x", stock_available(f"SKU-{i}"))
+    relay = OutboxRelay(inventory_db, inventory_kit.outbox, bus.publish_batch)
+    while await relay.run_once():
+        pass
+    runtime, _ = await start_orders_runtime(orders_db, nats_server.url, subscriptions)
+    try:
+        await eventually(
+            lambda: count(orders_db, "SELECT count(*) = 30 FROM test_effects"), what="every event applied"
+        )
+        assert max(sizes) == 7 and sum(sizes) == 30
+    finally:
+        await runtime.stop(0)
+
+
+def test_a_batch_size_below_one_is_refused():
+    with pytest.raises(ValueError, match="batch_size"):
+        Subscriptions("orders").on(inventory_events.StockAvailable, batch_size=0)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime, time
 
 import pytest
 
 from libs.errors import FailedPrecondition, InvalidArgument
-from services.logistics.domain.carriers import Carrier, ZonePrice
+from services.logistics.domain.carriers import Carrier, CarrierChoice, ZonePrice
 from services.logistics.domain.shipments import (
+    SHIPMENT_ID_NAMESPACE,
     Address,
     ReleasedOrder,
     ReleasedShipment,
@@ -52,6 +54,26 @@ def test_log_1_a_split_order_becomes_one_shipment_per_address_with_stable_ids() 
     assert [(s.shipment_no, s.address) for s in made] == [(1, HOME), (2, WORK)]
     assert [s.shipment_id for s in made] == [shipment_id_for("o-1", 1), shipment_id_for("o-1", 2)]
     assert [s.shipment_id for s in shipments_of(split, [SF, ZTO])] == [s.shipment_id for s in made]
+
+
+def test_shipment_ids_are_the_version_5_uuids_of_order_and_number() -> None:
+    """Ids stored before stay the ids of the same shipments: the hand-written id is uuid5's, to the byte."""
+    for order_id, no in [("o-1", 1), ("o-1", 2), ("订单-8848", 3), ("", 1)]:
+        assert shipment_id_for(order_id, no) == str(uuid.uuid5(SHIPMENT_ID_NAMESPACE, f"{order_id}/{no}"))
+
+
+def test_log_7_one_carrier_choice_serves_a_batch_and_remembers_refusals_too() -> None:
+    choice = CarrierChoice([SF, ZTO])
+    assert choice.of("Zhejiang") == ("sf", "")
+    assert choice.of("Zhejiang", "zto") == ("zto", "")
+    code, reason = choice.of("Tibet")
+    assert code == "" and reason.startswith("NO_CARRIER_COVERS")
+    assert choice.of("Zhejiang", "ems") == (
+        "",
+        "INVALID_ARGUMENT: carrier_code: no carrier 'ems' is configured",
+    )
+    shipped = [shipments_of(order(f"o-{n}"), choice)[0].carrier_code for n in range(3)]
+    assert shipped == ["sf", "sf", "sf"]
 
 
 def test_log_7_the_carrier_is_the_orders_choice_else_the_fastest_and_none_covering_waits_on_hold() -> None:

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from libs.errors import FailedPrecondition, InvalidArgument, Violations
+from libs.errors import DomainError, FailedPrecondition, InvalidArgument, Violations
 
 GRAMS_PER_KG = 1000
 
@@ -160,3 +160,24 @@ def choose_carrier(carriers: Sequence[Carrier], province: str, preferred: str | 
         covering,
         key=lambda c: (promised_days(c, name), freight_fen(c, name, REFERENCE_WEIGHT_GRAMS), c.code),
     )
+
+
+class CarrierChoice:
+    """``choose_carrier`` for many shipments over the same carriers: each province and preference is
+    decided once. ``of`` returns the carrier's code and no reason, or no code and why (the shipment then
+    waits on hold)."""
+
+    def __init__(self, carriers: Sequence[Carrier]) -> None:
+        self.carriers = carriers
+        self._made: dict[tuple[str, str], tuple[str, str]] = {}
+
+    def of(self, province: str, preferred: str = "") -> tuple[str, str]:
+        key = (province, preferred)
+        made = self._made.get(key)
+        if made is None:
+            try:
+                made = (choose_carrier(self.carriers, province, preferred or None).code, "")
+            except DomainError as err:
+                made = ("", f"{err.reason}: {err.message}")
+            self._made[key] = made
+        return made

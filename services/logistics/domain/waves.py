@@ -12,6 +12,7 @@ the next day, under that day's schedule (which may be an override). In the last 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -114,7 +115,12 @@ def slots_of(
     overrides: Mapping[date, CutoffSchedule] = NO_OVERRIDES,
 ) -> tuple[WaveSlot, ...]:
     """Every wave of ``day``, earliest first."""
-    cutoffs = schedule_for(day, schedule, overrides).cutoffs
+    return _slots(day, schedule_for(day, schedule, overrides).cutoffs)
+
+
+@functools.lru_cache(maxsize=1024)
+def _slots(day: date, cutoffs: tuple[time, ...]) -> tuple[WaveSlot, ...]:
+    # Cached: a burst of releases asks for the same few days' slots thousands of times.
     return tuple(
         WaveSlot(day, cutoff, number=i + 1, last_of_day=i == len(cutoffs) - 1)
         for i, cutoff in enumerate(cutoffs)
