@@ -220,11 +220,13 @@ async def _follow_feed(gateway: str, stop: asyncio.Event) -> dict[str, float | i
 def _review_rate(span_dir: Path, since_ns: int) -> dict[str, float | int | None]:
     """The automatic review's own pace: orders reviewed per second of the time its batch spans ran (the
     union of "orders.review_batch" spans: intent, the reservation call and the booking), from the span
-    store (None without local spans)."""
+    store (None without local spans): those of the flows sampled, a fair share of all."""
     batches = [
         s
         for s in read_spans(span_dir)
         if s.name == "orders.review_batch" and s.service == "orders" and s.start_ns >= since_ns
+        # The sampled ones only: a batch kept because it was slow would weigh the pace down.
+        and "shop.trace.kept" not in s.attributes
     ]
     reviewed = sum(int(s.attributes.get("shop.batch_size", 0)) for s in batches)
     busy, _ = _busy((s.start_ns, s.end_ns) for s in batches)
