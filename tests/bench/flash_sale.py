@@ -224,7 +224,9 @@ def _review_rate(span_dir: Path, since_ns: int) -> dict[str, float | int | None]
     batches = [
         s
         for s in read_spans(span_dir)
-        if s.name == "orders.review_batch" and s.service == "orders" and s.start_ns >= since_ns
+        if s.name == "orders.review_batch"
+        and s.service == "orders"
+        and s.start_ns >= since_ns
         # The sampled ones only: a batch kept because it was slow would weigh the pace down.
         and "shop.trace.kept" not in s.attributes
     ]
