@@ -77,7 +77,13 @@ def test_sigkill_of_each_process_in_turn_loses_nothing_and_a_restart_keeps_every
         for i, name in enumerate(PROCESSES):
             shop.receive("KILL-1", 2, f"kill-in-{i}")
             order_ids.append(shop.order(f"KILL-{i}", "KILL-1", 1))
-            assert shop.review(order_ids[-1])[0]["status"] == "reviewed"
+            reviewed = shop.review(order_ids[-1])[0]
+            if reviewed["status"] != "reviewed":
+                # Just after a peer restarted, the orders process may not have reconnected to it yet: the
+                # reservation's outcome is unknown, the order waits as a system fault, and the saga's
+                # recovery repeats the step (ORD-2) a few seconds later.
+                assert reviewed["hold_category"] == "system_fault", reviewed
+                shop.wait_order(order_ids[-1], "reviewed", timeout=60)
             # Events still in flight would land between the two snapshots: let them settle first.
             wait_outboxes_drained(suite)
             wait_consumed(suite)
