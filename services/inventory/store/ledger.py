@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from shop.inventory.v1 import events_pb2
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.bulk import array_type, columns, insert_rows
+from libs.bulk import any_of, columns, insert_rows
 from libs.errors import FailedPrecondition
 from libs.outbox import publish
 from libs.timestamps import to_timestamp
@@ -316,7 +316,7 @@ async def lots_of(
     of_sku = (
         lots.c.sku_code == sku_code
         if isinstance(sku_code, str)
-        else lots.c.sku_code == sa.any_(sa.bindparam(None, sorted(set(sku_code)), type_=array_type(sa.Text)))
+        else any_of(lots.c.sku_code, sorted(set(sku_code)))
     )
     query = (
         sa.select(

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.bulk import array_type
+from libs.bulk import any_of, insert_rows
 from libs.errors import DomainError, FailedPrecondition, InvalidArgument
 from services.inventory.domain.lots import LotStock, Pick, fifo_order
 from services.inventory.domain.reservations import ReservationStatus
@@ -29,25 +29,8 @@ MAX_SHIPMENTS = 2000
 # are inserted from arrays (``unnest``), so each statement's text is the same for any count. SQLAlchemy then
 # compiles it once and the server plans it once, where an expanding IN or a multi-row VALUES is compiled anew
 # for every count, and an executemany pays its own cost for every row.
-_TEXTS = array_type(sa.Text)
-
-
-def _any(column: sa.Column[str], values: Sequence[str]) -> sa.ColumnElement[bool]:
-    return column == sa.any_(sa.bindparam(None, list(values), type_=_TEXTS))
-
-
 _ROW_COLUMNS = ("shipment_id", "sku_code", "lot_id", "bin_code", "order_id", "warehouse_code", "quantity")
-_GIVEN = (
-    # Parameters named "<column>_array": SQLAlchemy keeps the columns' own names for an INSERT's values.
-    sa.func.unnest(
-        *(sa.bindparam(f"{n}_array", type_=array_type(pick_allocations.c[n].type)) for n in _ROW_COLUMNS)
-    )
-    .table_valued(*_ROW_COLUMNS)
-    .render_derived(name="given")
-)
-_INSERT = pick_allocations.insert().from_select(
-    list(_ROW_COLUMNS), sa.select(*(_GIVEN.c[n] for n in _ROW_COLUMNS))
-)
+_INSERT = insert_rows(pick_allocations, _ROW_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -98,7 +81,7 @@ async def kept_for(conn: AsyncConnection, shipment_ids: Sequence[str]) -> dict[s
         await conn.execute(
             sa.select(pick_allocations, lots.c.label_id, lots.c.received_at)
             .join(lots, lots.c.lot_id == pick_allocations.c.lot_id)
-            .where(_any(pick_allocations.c.shipment_id, shipment_ids))
+            .where(any_of(pick_allocations.c.shipment_id, shipment_ids))
             .order_by(
                 pick_allocations.c.shipment_id,
                 pick_allocations.c.sku_code,
@@ -238,7 +221,7 @@ async def _kept_not_issued(conn: AsyncConnection, order_ids: list[str]) -> dict[
         sa.select(
             pick_allocations.c.order_id, pick_allocations.c.sku_code, sa.func.sum(pick_allocations.c.quantity)
         )
-        .where(_any(pick_allocations.c.order_id, order_ids), sa.not_(pick_allocations.c.issued))
+        .where(any_of(pick_allocations.c.order_id, order_ids), sa.not_(pick_allocations.c.issued))
         .group_by(pick_allocations.c.order_id, pick_allocations.c.sku_code)
     )
     return {(r[0], r[1]): int(r[2]) for r in rows}

@@ -9,7 +9,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.bulk import array_type, columns, insert_rows
+from libs.bulk import any_of, array_type, columns, insert_rows
 from libs.errors import AlreadyExists, DomainError, FailedPrecondition, InvalidArgument, NotFound
 from libs.upsert import insert
 from services.inventory.domain.lots import Pick, pick_fifo
@@ -101,7 +101,7 @@ async def many(
             reservations.c.created_at,
             reservations.c.shop_code,
         )
-        .where(reservations.c.order_id == sa.any_(sa.bindparam(None, ids, type_=_TEXTS)))
+        .where(any_of(reservations.c.order_id, ids))
         .order_by(reservations.c.order_id)
     )
     if lock:
@@ -116,7 +116,7 @@ async def many(
             reservation_lines.c.quantity,
             reservation_lines.c.issued,
         )
-        .where(reservation_lines.c.order_id == sa.any_(sa.bindparam(None, found, type_=_TEXTS)))
+        .where(any_of(reservation_lines.c.order_id, found))
         .order_by(reservation_lines.c.order_id, reservation_lines.c.sku_code)
     ):
         lines.setdefault(order_id, []).append(ReservedLine(sku_code, quantity, issued))
@@ -244,8 +244,7 @@ async def reserve_many(
         code: flag
         for code, flag in await conn.execute(
             sa.select(warehouses.c.warehouse_code, warehouses.c.sellable).where(
-                warehouses.c.warehouse_code
-                == sa.any_(sa.bindparam(None, sorted({r.warehouse_code for r in requests}), type_=_TEXTS))
+                any_of(warehouses.c.warehouse_code, sorted({r.warehouse_code for r in requests}))
             )
         )
     }
@@ -330,11 +329,7 @@ async def reserve_many(
         if isinstance(answer, DomainError) and requests[i].order_id in created_at
     )
     if unclaimed:
-        await conn.execute(
-            reservations.delete().where(
-                reservations.c.order_id == sa.any_(sa.bindparam(None, unclaimed, type_=_TEXTS))
-            )
-        )
+        await conn.execute(reservations.delete().where(any_of(reservations.c.order_id, unclaimed)))
     for i in order:
         if i in answers:
             continue
