@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
@@ -42,6 +43,22 @@ Worker = Callable[[Database, asyncio.Event], Coroutine[Any, Any, None]]
 
 DEAD_LETTER_SERVICE = dead_letters_pb2.DESCRIPTOR.services_by_name["DeadLetterService"].full_name
 DATABASE_WATCH_SECONDS = 1.0
+
+#: Allocations (net of frees) between two collections of the youngest generation; CPython's default is 700.
+#: A batch of events or a large call makes and drops hundreds of thousands of short-lived objects, and a
+#: collection every 700 of them cost a quarter of the CPU of placing a wave's releases; at 10,000 the
+#: collector runs a few times a second under load. Cycles are still collected, a little later.
+GC_GEN0_THRESHOLD = 10_000
+
+
+def tune_collector() -> None:
+    """Sets the collector for a long-running server: the objects made at start-up (modules, protos,
+    tables, compiled statements) are moved out of its sight (``gc.freeze``), so the oldest generation's
+    collections do not walk them again and again, and the youngest is collected less often."""
+    gc.collect()
+    gc.freeze()
+    _, middle, oldest = gc.get_threshold()
+    gc.set_threshold(GC_GEN0_THRESHOLD, middle, oldest)
 
 
 async def watch_database(database: Database, server: GrpcServer, stop: asyncio.Event) -> None:
@@ -138,6 +155,7 @@ async def serve(cfg: ServiceConfig, parts: ServiceParts) -> None:
     """Serves until SIGTERM/SIGINT, then drains calls in flight, stops the background work and closes the
     event bus and the database pool, in that order."""
     runtime = ServiceRuntime(cfg, parts)
+    tune_collector()
     runtime.start_background()
     started = asyncio.Event()
 
