@@ -6,10 +6,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import sqlalchemy as sa
+from shop.inventory.v1 import inventory_pb2_grpc
 from shop.logistics.v1 import logistics_pb2 as lg
 
 from libs.errors import DomainError
+from libs.grpc_client import open_channel
 from services.inventory.store.tables import pick_allocations
 from services.logistics.clients.inventory import InventoryClient
 from services.logistics.store import waves
@@ -72,3 +75,54 @@ async def test_a_close_cut_short_after_its_parcels_are_fixed_is_finished_once_by
     assert await count(logistics.database, parcels) == fixed
     assert await count(logistics.database, shipment_picks) == 4
     assert await count(inventory.database, pick_allocations) == 4
+
+
+class Asking(InventoryClient):
+    """The real client, counting the shipments of each call; with ``cut``, it is pointed where nothing
+    listens once the first answer came, so the calls after it fail."""
+
+    def __init__(self, target: str, *, cut: bool) -> None:
+        super().__init__(target)
+        self.cut = cut
+        self.asked: list[int] = []
+
+    async def _allocate(self, chunk, caller):  # type: ignore[no-untyped-def]
+        self.asked.append(len(chunk))
+        answer = await super()._allocate(chunk, caller)
+        if self.cut:
+            await self.close()
+            self.channel = open_channel(f"127.0.0.1:{free_port()}")
+            self.stub = inventory_pb2_grpc.InventoryServiceStub(self.channel)
+        return answer
+
+
+async def test_a_close_keeps_each_answers_lots_and_a_resumed_close_asks_only_for_the_rest_log_2(
+    orders_stub, orders_service, inventory_stub, inventory, logistics_stub, logistics, monkeypatch
+):
+    monkeypatch.setattr("services.logistics.clients.inventory.CHUNK", 2)
+    await carriers(logistics_stub)
+    await stock(inventory_stub, quantity=20)
+    ids = await released(orders_stub, *(order_request(f"TM-P{n}", quantity=1) for n in range(5)))
+    await to_logistics(orders_service, logistics, set())
+    (shipment,) = (
+        await logistics_stub.FindShipments(lg.FindShipmentsRequest(order_id=ids[0]), metadata=CLERK)
+    ).shipments
+
+    cut = Asking(inventory.target, cut=True)
+    try:
+        with pytest.raises(DomainError):  # the close cannot finish once the inventory service is out of reach
+            await WaveClosing(logistics.database, cut).close(shipment.wave_id, actor=SCHEDULER)
+    finally:
+        await cut.close()
+    assert cut.asked[0] == 2
+    assert await count(logistics.database, shipment_picks) == 2  # the first answer's lots are kept
+
+    up = Asking(inventory.target, cut=False)
+    try:
+        closed = await WaveClosing(logistics.database, up).close(shipment.wave_id, actor=SCHEDULER)
+    finally:
+        await up.close()
+    assert closed.status is waves.WaveStatus.CLOSED
+    assert up.asked == [2, 1]  # only the shipments whose lots were not recorded yet
+    assert await count(logistics.database, shipment_picks) == 5
+    assert await count(inventory.database, pick_allocations) == 5

@@ -4,7 +4,8 @@ exchange's reservation, and which barcodes name SKUs of the catalogue."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncGenerator, Iterable, Sequence
+from dataclasses import dataclass
 
 from shop.inventory.v1 import inventory_pb2 as pb
 from shop.inventory.v1 import inventory_pb2_grpc
@@ -12,10 +13,19 @@ from shop.inventory.v1 import inventory_pb2_grpc
 from libs import config, identity
 from libs.errors import NotFound
 from libs.grpc_client import call, open_channel
-from services.logistics.store.shipments import PickedLot, StoredShipment
+from services.logistics.domain.shipments import WaitingShipment
+from services.logistics.store.shipments import PickedLot
 
 #: Shipments per allocation call: the inventory service's limit (fewer calls spread their fixed statements).
 CHUNK = 2000
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """The inventory service's answer for some shipments: the lots kept for each, or why it refused."""
+
+    picked: dict[str, list[PickedLot]]
+    refused: dict[str, str]
 
 
 class InventoryClient:
@@ -25,38 +35,52 @@ class InventoryClient:
         self.channel = open_channel(target or config.service_target("inventory"))
         self.stub = inventory_pb2_grpc.InventoryServiceStub(self.channel)
 
-    async def allocate(
-        self, shipments: Sequence[StoredShipment], *, caller: identity.Identity
-    ) -> tuple[dict[str, list[PickedLot]], dict[str, str]]:
-        """The lots kept for each shipment, first in first out (INV-11), and the refused ones with why."""
-        picked: dict[str, list[PickedLot]] = {}
-        refused: dict[str, str] = {}
-        for start in range(0, len(shipments), CHUNK):
-            chunk = shipments[start : start + CHUNK]
-            reply = await call(
-                self.stub.AllocatePicks,
-                pb.AllocatePicksRequest(
-                    shipments=[
-                        pb.ShipmentToPick(
-                            shipment_id=s.shipment_id,
-                            order_id=s.order_id,
-                            lines=[pb.StockLine(sku_code=sku, quantity=units) for sku, units in s.lines],
-                        )
-                        for s in chunk
-                    ]
-                ),
-                caller=caller,
-                max_seconds=60.0,
-            )
-            for answer in reply.shipments:
-                if answer.refusal:
-                    refused[answer.shipment_id] = answer.refusal
-                else:
-                    picked[answer.shipment_id] = [
-                        PickedLot(x.sku_code, x.lot_id, x.lot_label, x.bin_code, x.quantity)
-                        for x in answer.lots
-                    ]
-        return picked, refused
+    async def allocations(
+        self, shipments: Sequence[WaitingShipment], *, caller: identity.Identity
+    ) -> AsyncGenerator[Allocation, None]:
+        """The lots kept for each shipment, first in first out (INV-11), and the refused ones with why: one
+        answer per call of up to ``CHUNK`` shipments, in order. The next call is on its way while the
+        caller handles an answer, so its work overlaps the inventory service's. Use it in
+        ``contextlib.aclosing`` so that a call still on its way is cancelled if the caller stops early."""
+        chunks = [shipments[start : start + CHUNK] for start in range(0, len(shipments), CHUNK)]
+        if not chunks:
+            return
+        pending = asyncio.ensure_future(self._allocate(chunks[0], caller))
+        try:
+            for following in [*chunks[1:], None]:
+                answer = await pending
+                if following is not None:
+                    pending = asyncio.ensure_future(self._allocate(following, caller))
+                yield answer
+        finally:
+            pending.cancel()
+
+    async def _allocate(self, chunk: Sequence[WaitingShipment], caller: identity.Identity) -> Allocation:
+        reply = await call(
+            self.stub.AllocatePicks,
+            pb.AllocatePicksRequest(
+                shipments=[
+                    pb.ShipmentToPick(
+                        shipment_id=s.shipment_id,
+                        order_id=s.order_id,
+                        lines=[pb.StockLine(sku_code=sku, quantity=units) for sku, units in s.lines],
+                    )
+                    for s in chunk
+                ]
+            ),
+            caller=caller,
+            max_seconds=60.0,
+        )
+        answer = Allocation({}, {})
+        for shipment in reply.shipments:
+            if shipment.refusal:
+                answer.refused[shipment.shipment_id] = shipment.refusal
+            else:
+                answer.picked[shipment.shipment_id] = [
+                    PickedLot(x.sku_code, x.lot_id, x.lot_label, x.bin_code, x.quantity)
+                    for x in shipment.lots
+                ]
+        return answer
 
     async def reserve(
         self, order_id: str, shop_code: str, lines: Sequence[tuple[str, int]], *, caller: identity.Identity

@@ -65,12 +65,6 @@ class StoredShipment:
     exchange: bool = False
     signed_by: str = ""
 
-    def waiting(self) -> WaitingShipment:
-        return WaitingShipment(
-            self.shipment_id, self.order_id, self.shop_code, self.buyer_id, self.address, self.carrier_code,
-            self.notes, self.lines,
-        )  # fmt: skip
-
 
 async def is_withdrawn(conn: AsyncConnection, order_ids: Sequence[str]) -> set[str]:
     """The orders among ``order_ids`` whose cancellation withdrew them (ORD-5)."""
@@ -125,6 +119,10 @@ _STORED = (
 )  # fmt: skip
 
 
+def _notes(buyer_message: str, service_note: str) -> str:
+    return " / ".join(n for n in (buyer_message, service_note) if n.strip())
+
+
 async def _loaded(
     conn: AsyncConnection, where: sa.ColumnElement[bool], *, lock: bool = False
 ) -> list[StoredShipment]:
@@ -173,7 +171,7 @@ async def _loaded(
             status=ShipmentStatus(status),
             hold_reason=hold_reason,
             released_at=released_at,
-            notes=" / ".join(n for n in (buyer_message, service_note) if n.strip()),
+            notes=_notes(buyer_message, service_note),
             tracking_number=tracking_number or "",
             picked=tuple(picks[shipment_id]),
             exchange=exchange,
@@ -217,6 +215,54 @@ async def of_wave(conn: AsyncConnection, wave_id: str) -> list[StoredShipment]:
 
 async def of_parcels(conn: AsyncConnection, parcel_ids: Sequence[str]) -> list[StoredShipment]:
     return await _loaded(conn, any_of(shipments.c.parcel_id, parcel_ids))
+
+
+# A closing wave's shipments as merging sees them: only the columns it reads, by position (a wave has
+# 10,000; the full StoredShipment with its parcel and picks costs three times as much to load).
+_CLOSING = (
+    shipments.c.shipment_id, shipments.c.order_id, shipments.c.shop_code, shipments.c.buyer_id,
+    shipments.c.recipient, shipments.c.phone, shipments.c.province, shipments.c.city, shipments.c.district,
+    shipments.c.street, shipments.c.carrier_code, shipments.c.buyer_message, shipments.c.service_note,
+    shipments.c.status,
+)  # fmt: skip
+_IN_CLOSING_WAVE = (
+    sa.select(*_CLOSING)
+    .where(
+        shipments.c.wave_id == sa.bindparam("wave_id"),
+        shipments.c.status.in_([ShipmentStatus.WAITING.value, ShipmentStatus.IN_PARCEL.value]),
+    )
+    .order_by(shipments.c.released_at, shipments.c.order_id, shipments.c.shipment_no)
+)
+_LINES_IN_WAVE = (
+    sa.select(shipment_lines.c.shipment_id, shipment_lines.c.sku_code, shipment_lines.c.quantity)
+    .join(shipments, shipments.c.shipment_id == shipment_lines.c.shipment_id)
+    .where(shipments.c.wave_id == sa.bindparam("wave_id"))
+    .order_by(shipment_lines.c.sku_code)
+)
+
+
+async def in_closing_wave(
+    conn: AsyncConnection, wave_id: str
+) -> list[tuple[ShipmentStatus, WaitingShipment]]:
+    """The wave's shipments that closing packs (``waiting``) or picks (``in_parcel``), with their lines,
+    in release order."""
+    lines: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    for shipment_id, sku_code, quantity in await conn.execute(_LINES_IN_WAVE, {"wave_id": wave_id}):
+        lines[shipment_id].append((sku_code, int(quantity)))
+    return [
+        (
+            ShipmentStatus(status),
+            WaitingShipment(
+                shipment_id, order_id, shop_code, buyer_id,
+                Address(recipient, phone, province, city, district, street), carrier_code,
+                _notes(buyer_message, service_note), tuple(lines[shipment_id]),
+            ),
+        )
+        for (
+            shipment_id, order_id, shop_code, buyer_id, recipient, phone, province, city, district, street,
+            carrier_code, buyer_message, service_note, status,
+        ) in await conn.execute(_IN_CLOSING_WAVE, {"wave_id": wave_id})
+    ]  # fmt: skip
 
 
 async def to_pick(conn: AsyncConnection, wave_id: str) -> set[str]:

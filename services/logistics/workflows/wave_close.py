@@ -5,8 +5,9 @@
    order. From here on the wave is fixed.
 2. call — the inventory service keeps the lots and bins each shipment is picked from, first in first out
    (INV-11). The call is idempotent per shipment, so repeating it after a crash returns the same lots.
-3. outcome — in one transaction: the lots are recorded (the pick list), shipments refused by inventory
-   wait on hold with the reason, and the wave is ``closed``: printed.
+3. outcome — each call's lots are recorded as its answer comes (the pick list), while the next call is on
+   its way; then, in one transaction, shipments refused by inventory wait on hold with the reason, and the
+   wave is ``closed``: printed.
 
 The scheduler and the clerk run the same ``close``; a wave left ``closing`` is picked up again by the
 scheduler. Two replicas finishing the same wave write the same lots, and only one marks it closed.
@@ -14,9 +15,11 @@ scheduler. Two replicas finishing the same wave write the same lots, and only on
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 
 from opentelemetry import trace
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs import identity
 from libs.db import Database
@@ -50,21 +53,31 @@ class WaveClosing:
                     return wave
                 # Loaded once: the waiting ones are packed now, and the same shipments (their lines do not
                 # change) are what the inventory service is asked for below.
-                in_wave = await shipments.of_wave(conn, wave_id)
-                waiting = [s for s in in_wave if s.status is ShipmentStatus.WAITING]
+                in_wave = await shipments.in_closing_wave(conn, wave_id)
+                waiting = [s for status, s in in_wave if status is ShipmentStatus.WAITING]
                 if waiting:
-                    await parcels.create(conn, parcels_of(wave_id, wave.slot, [s.waiting() for s in waiting]))
+                    await parcels.create(conn, parcels_of(wave_id, wave.slot, waiting))
             async with self.db.connection() as conn:
                 # Only which ones, as they stand now: a shipment withdrawn since (ORD-5) is not picked, nor
                 # one whose lots an earlier attempt recorded.
                 wanted = await shipments.to_pick(conn, wave_id)
-            to_pick = [s for s in in_wave if s.shipment_id in wanted]
-            picked, refused = await self.inventory.allocate(to_pick, caller=caller) if to_pick else ({}, {})
+            to_pick = [s for _, s in in_wave if s.shipment_id in wanted]
+            refused: dict[str, str] = {}
+            async with contextlib.aclosing(self.inventory.allocations(to_pick, caller=caller)) as answers:
+                async for answer in answers:
+                    # Each answer's lots are recorded as it comes, while the next call is on its way; a
+                    # resumed close asks only for the rest.
+                    async with self.db.transaction() as conn:
+                        if await self._still_closing(conn, wave_id):
+                            await parcels.record_picks(conn, answer.picked)
+                    refused.update(answer.refused)
             async with self.db.transaction() as conn:
-                wave = await waves.get(conn, wave_id, lock=True)
-                if wave.status is WaveStatus.CLOSING:
-                    await parcels.record_picks(conn, picked)
+                if await self._still_closing(conn, wave_id):
                     await parcels.set_aside(conn, refused)
                     await waves.finish_closing(conn, wave_id)
             async with self.db.connection() as conn:
                 return await waves.get(conn, wave_id)
+
+    async def _still_closing(self, conn: AsyncConnection, wave_id: str) -> bool:
+        """Locks the wave; False once another replica finished closing it (nothing more is written)."""
+        return (await waves.get(conn, wave_id, lock=True)).status is WaveStatus.CLOSING
