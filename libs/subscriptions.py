@@ -93,6 +93,8 @@ class Subscription(Generic[E]):
     after_commit: Callable[[], None] | None = None
     # Most messages one transaction applies.
     batch_size: int = DEFAULT_BATCH_SIZE
+    # Batches applied at once, each in its own transaction.
+    in_flight: int = 1
 
     @property
     def durable(self) -> str:
@@ -116,11 +118,17 @@ class Subscriptions:
         *,
         after_commit: Callable[[], None] | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        in_flight: int = 1,
     ) -> Callable[[Handler[E]], Handler[E]]:
         """Declares ``handler`` for ``event``; the catalogue must name this service as a consumer of it.
 
         A bigger ``batch_size`` spreads each batch's fixed statements over more events, for a handler
-        whose events come in bursts; the batch then takes longer, and all its events wait for it."""
+        whose events come in bursts; the batch then takes longer, and all its events wait for it.
+
+        ``in_flight`` batches are applied at once, each in its own transaction, so that the service's
+        work on one overlaps the database's on another. Their commits may then come in any order: only
+        for events whose effects do not depend on each other's order (as every replica's batches must
+        already be)."""
         spec = catalogue().of(event)
         if not any(c.service == self.service for c in spec.consumers):
             raise ValueError(
@@ -131,10 +139,12 @@ class Subscriptions:
             raise ValueError(f"{self.service} subscribes to {spec.subject} twice")
         if batch_size < 1:
             raise ValueError(f"{spec.full_name}: batch_size must be at least 1")
+        if in_flight < 1:
+            raise ValueError(f"{spec.full_name}: in_flight must be at least 1")
 
         def register(handler: Handler[E]) -> Handler[E]:
             self._by_subject[spec.subject] = Subscription(
-                self.service, spec, handler, after_commit, batch_size
+                self.service, spec, handler, after_commit, batch_size, in_flight
             )
             return handler
 
@@ -417,16 +427,32 @@ class EventConsumer:
 
     async def _consume(self, stop: asyncio.Event) -> None:
         assert self.bus.nc is not None
+        in_flight = self.subscription.in_flight
         feed = PullFeed(
-            self.bus.nc, self.subscription.stream, self.subscription.durable, batch=self.batch_size
+            self.bus.nc,
+            self.subscription.stream,
+            self.subscription.durable,
+            batch=self.batch_size * in_flight,
         )
         await feed.start()
+        running: set[asyncio.Task[None]] = set()
         try:
             while not stop.is_set():
+                if len(running) >= in_flight:
+                    done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                    for task in done:
+                        task.result()
+                    continue
                 msgs = await feed.next_batch(self.batch_size, wait=self.idle_seconds)
-                if msgs:
+                if not msgs:
+                    continue
+                if in_flight == 1:
                     await self.handle(msgs)
+                else:
+                    running.add(asyncio.create_task(self.handle(msgs)))
         finally:
+            # Batches in flight finish and settle their messages before the feed goes.
+            await asyncio.gather(*running, return_exceptions=True)
             await feed.stop()
 
     async def handle(self, msgs: Sequence[Msg]) -> None:

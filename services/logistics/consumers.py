@@ -55,7 +55,7 @@ def released_order(e: orders_events.OrderReleased) -> ReleasedOrder:
 
 # Releases come in bursts (a flash sale's reviews release thousands a minute): batches of 500 spread the
 # batch's fixed statements (withdrawn orders, carriers, the schedule, the wave) and take some 100 ms.
-@subscriptions.on(orders_events.OrderReleased, batch_size=500)
+@subscriptions.on(orders_events.OrderReleased, batch_size=500, in_flight=2)
 async def order_released(
     conn: AsyncConnection, events: Sequence[Received[orders_events.OrderReleased]]
 ) -> None:

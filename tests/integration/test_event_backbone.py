@@ -553,3 +553,51 @@ async def test_a_subscription_sets_its_own_batch_size(inventory_db, orders_db, n
 def test_a_batch_size_below_one_is_refused():
     with pytest.raises(ValueError, match="batch_size"):
         Subscriptions("orders").on(inventory_events.StockAvailable, batch_size=0)
+
+
+async def test_a_subscription_may_apply_several_batches_at_once(inventory_db, orders_db, nats_server, bus):
+    """With ``in_flight``, that many batches are applied at the same time, each in its own transaction,
+    never more; every event once, every message acknowledged."""
+    applying = 0
+    most = 0
+    subscriptions = Subscriptions("orders")
+    record = effects_handler()
+
+    @subscriptions.on(inventory_events.StockAvailable, batch_size=5, in_flight=3)
+    async def handle(conn: AsyncConnection, events: Sequence[Received[inventory_events.StockAvailable]]):
+        nonlocal applying, most
+        applying += 1
+        most = max(most, applying)
+        try:
+            await record(conn, events)
+            await asyncio.sleep(0.1)  # long enough for the next batches to start beside it
+        finally:
+            applying -= 1
+
+    async with inventory_db.transaction() as conn:
+        for i in range(40):
+            await publish(conn, inventory_kit.outbox, "x", stock_available(f"SKU-{i}"))
+    relay = OutboxRelay(inventory_db, inventory_kit.outbox, bus.publish_batch)
+    while await relay.run_once():
+        pass
+    runtime, _ = await start_orders_runtime(orders_db, nats_server.url, subscriptions)
+    try:
+        await eventually(
+            lambda: count(orders_db, "SELECT count(*) = 40 FROM test_effects"), what="every event applied"
+        )
+        assert most == 3
+        durable = subscriptions.for_subject("shop.inventory.v1.stock_available").durable  # type: ignore[union-attr]
+
+        async def settled() -> bool:
+            info = await bus.js.consumer_info(STREAM, durable)
+            return info.num_ack_pending == 0 and info.num_pending == 0
+
+        await eventually(settled, what="every message acknowledged")
+    finally:
+        await runtime.stop(0)
+    assert await count(orders_db, "SELECT count(DISTINCT sku) FROM test_effects") == 40
+
+
+def test_batches_in_flight_below_one_are_refused():
+    with pytest.raises(ValueError, match="in_flight"):
+        Subscriptions("orders").on(inventory_events.StockAvailable, in_flight=0)
