@@ -4,6 +4,7 @@ exchange's reservation, and which barcodes name SKUs of the catalogue."""
 from __future__ import annotations
 
 import asyncio
+import collections
 from collections.abc import AsyncGenerator, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -18,6 +19,8 @@ from services.logistics.store.shipments import PickedLot
 
 #: Shipments per allocation call: the inventory service's limit (fewer calls spread their fixed statements).
 CHUNK = 2000
+#: Allocation calls on their way at once.
+CALLS_IN_FLIGHT = 2
 
 
 @dataclass(frozen=True)
@@ -39,21 +42,23 @@ class InventoryClient:
         self, shipments: Sequence[WaitingShipment], *, caller: identity.Identity
     ) -> AsyncGenerator[Allocation, None]:
         """The lots kept for each shipment, first in first out (INV-11), and the refused ones with why: one
-        answer per call of up to ``CHUNK`` shipments, in order. The next call is on its way while the
-        caller handles an answer, so its work overlaps the inventory service's. Use it in
-        ``contextlib.aclosing`` so that a call still on its way is cancelled if the caller stops early."""
+        answer per call of up to ``CHUNK`` shipments, in order. ``CALLS_IN_FLIGHT`` calls are on their way
+        at once, so the inventory service reads the next chunk's reservations while it allocates one (its
+        stock-level locks, taken in the ledger's one order, then queue the calls without deadlock), and the
+        caller handles an answer meanwhile. Use it in ``contextlib.aclosing`` so that the calls still on
+        their way are cancelled if the caller stops early."""
         chunks = [shipments[start : start + CHUNK] for start in range(0, len(shipments), CHUNK)]
-        if not chunks:
-            return
-        pending = asyncio.ensure_future(self._allocate(chunks[0], caller))
+        pending: collections.deque[asyncio.Future[Allocation]] = collections.deque()
         try:
-            for following in [*chunks[1:], None]:
-                answer = await pending
-                if following is not None:
-                    pending = asyncio.ensure_future(self._allocate(following, caller))
-                yield answer
+            for chunk in chunks:
+                pending.append(asyncio.ensure_future(self._allocate(chunk, caller)))
+                if len(pending) == CALLS_IN_FLIGHT:
+                    yield await pending.popleft()
+            while pending:
+                yield await pending.popleft()
         finally:
-            pending.cancel()
+            for call_on_its_way in pending:
+                call_on_its_way.cancel()
 
     async def _allocate(self, chunk: Sequence[WaitingShipment], caller: identity.Identity) -> Allocation:
         reply = await call(
