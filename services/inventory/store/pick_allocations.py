@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from libs.bulk import any_of, insert_rows
 from libs.errors import DomainError, FailedPrecondition, InvalidArgument
 from services.inventory.domain.lots import LotStock, Pick, fifo_order
-from services.inventory.domain.reservations import ReservationStatus
 from services.inventory.store import ledger, reservations
 from services.inventory.store.tables import lots, pick_allocations
 
@@ -119,15 +118,8 @@ async def _allocate_new(
 ) -> dict[str, list[KeptLot] | DomainError]:
     answers: dict[str, list[KeptLot] | DomainError] = {}
     # What each order may still have kept: reserved, minus issued, minus already kept and not issued.
-    room: dict[str, dict[str, int]] = {}
-    warehouse_of: dict[str, str] = {}
-    for order_id, reservation in (
-        await reservations.many(conn, [s.order_id for s in shipments], lock=True)
-    ).items():
-        if reservation.status is not ReservationStatus.ACTIVE:
-            continue
-        warehouse_of[order_id] = reservation.warehouse_code
-        room[order_id] = {line.sku_code: line.quantity - line.issued for line in reservation.lines}
+    open_units = await reservations.open_units(conn, [s.order_id for s in shipments])
+    room = {order_id: reservation.units for order_id, reservation in open_units.items()}
     for (order_id, sku), units in (await _kept_not_issued(conn, list(room))).items():
         room[order_id][sku] = room[order_id].get(sku, 0) - units
 
@@ -141,6 +133,7 @@ async def _allocate_new(
             room[s.order_id][sku] -= quantity
         wanted.append(s)
 
+    warehouse_of = {order_id: reservation.warehouse_code for order_id, reservation in open_units.items()}
     keys = sorted({(sku, warehouse_of[s.order_id]) for s in wanted for sku, _ in s.lines})
     await ledger.lock_levels(conn, keys)
     # Each warehouse's lots of all these SKUs in one statement, locked SKU by SKU as the levels just were.
@@ -149,23 +142,24 @@ async def _allocate_new(
         skus = [sku for sku, wh in keys if wh == warehouse]
         for lot in await ledger.lots_of(conn, skus, warehouse, lock=True, unkept=True):
             found[(lot.sku_code, warehouse)].append(lot)
-    free = {key: fifo_order(stock) for key, stock in found.items()}
+    free = {key: _Shelf(fifo_order(stock)) for key, stock in found.items()}
     rows: dict[str, list[object]] = {f"{name}_array": [] for name in _ROW_COLUMNS}
+    shipment_ids, sku_codes, lot_ids, bins, order_ids, warehouses, quantities = rows.values()
     for s in wanted:
         warehouse = warehouse_of[s.order_id]
         kept: list[KeptLot] = []
         for sku, quantity in sorted(s.lines):
-            for lot, pick in _take(free[(sku, warehouse)], quantity):
-                kept.append(KeptLot(sku, pick.lot_id, lot.label_id, pick.bin_code, pick.quantity))
+            for lot, units in free[(sku, warehouse)].take(quantity):
+                kept.append(KeptLot(sku, lot.lot_id, lot.label_id, lot.bin_code, units))
+                shipment_ids.append(s.shipment_id)
+                sku_codes.append(sku)
+                lot_ids.append(lot.lot_id)
+                bins.append(lot.bin_code)
+                order_ids.append(s.order_id)
+                warehouses.append(warehouse)
+                quantities.append(units)
         answers[s.shipment_id] = kept
-        for k in kept:
-            for values, value in zip(
-                rows.values(),
-                (s.shipment_id, k.sku_code, k.lot_id, k.bin_code, s.order_id, warehouse, k.quantity),
-                strict=True,
-            ):
-                values.append(value)
-    if rows["shipment_id_array"]:
+    if shipment_ids:
         await conn.execute(_INSERT, rows)
     return answers
 
@@ -189,29 +183,35 @@ def _refusal(s: ShipmentToPick, room: dict[str, int] | None) -> DomainError | No
     return None
 
 
-def _take(stock: list[LotStock], quantity: int) -> list[tuple[LotStock, Pick]]:
-    """Takes ``quantity`` units from the oldest lots of ``stock`` (changing it, so the next shipment gets
-    what is left). Reserved units are always on hand, so running short means the books are broken."""
-    taken: list[tuple[LotStock, Pick]] = []
-    left = quantity
-    for i, lot in enumerate(stock):
-        if left == 0:
-            break
-        take = min(left, lot.on_hand)
-        if take > 0:
-            taken.append((lot, Pick(lot.lot_id, lot.bin_code, take)))
-            stock[i] = LotStock(
-                lot.lot_id, lot.label_id, lot.sku_code, lot.warehouse_code, lot.bin_code, lot.received_at,
-                lot.on_hand - take,
-            )  # fmt: skip
-            left -= take
-    if left:
-        raise FailedPrecondition.for_field(
-            "shipments",
-            f"only {quantity - left} of {quantity} reserved units lie in lots",
-            reason="LOTS_SHORT",
-        )
-    return taken
+class _Shelf:
+    """One SKU's unkept units in one warehouse, oldest lot first, taken from the front as shipments are
+    given theirs (so the next shipment gets what is left)."""
+
+    def __init__(self, stock: list[LotStock]) -> None:
+        self.stock = stock
+        self.left = [lot.on_hand for lot in stock]
+        self.first = 0  # lots before it are empty
+
+    def take(self, quantity: int) -> list[tuple[LotStock, int]]:
+        """``quantity`` units from the oldest lots, as (lot, units). Reserved units are always on hand,
+        so running short means the books are broken."""
+        taken: list[tuple[LotStock, int]] = []
+        wanted = quantity
+        while wanted and self.first < len(self.stock):
+            units = min(wanted, self.left[self.first])
+            if units > 0:
+                taken.append((self.stock[self.first], units))
+                self.left[self.first] -= units
+                wanted -= units
+            if self.left[self.first] <= 0:
+                self.first += 1
+        if wanted:
+            raise FailedPrecondition.for_field(
+                "shipments",
+                f"only {quantity - wanted} of {quantity} reserved units lie in lots",
+                reason="LOTS_SHORT",
+            )
+        return taken
 
 
 async def _kept_not_issued(conn: AsyncConnection, order_ids: list[str]) -> dict[tuple[str, str], int]:

@@ -133,6 +133,44 @@ async def many(
     }
 
 
+@dataclass(frozen=True)
+class OpenUnits:
+    """What an active reservation still holds: its warehouse and the units per SKU not yet issued."""
+
+    warehouse_code: str
+    units: dict[str, int]
+
+
+async def open_units(conn: AsyncConnection, order_ids: Sequence[str]) -> dict[str, OpenUnits]:
+    """Locks these orders' reservations (in order id order, as ``many``) and returns the active ones'
+    units not yet issued, by order id: what allocating a wave's picks reads for thousands of orders, in
+    two statements and without loading whole reservations."""
+    ids = sorted(set(order_ids))
+    if not ids:
+        return {}
+    heads = await conn.execute(
+        sa.select(reservations.c.order_id, reservations.c.warehouse_code, reservations.c.status)
+        .where(any_of(reservations.c.order_id, ids))
+        .order_by(reservations.c.order_id)
+        .with_for_update()
+    )
+    found = {
+        order_id: OpenUnits(warehouse_code, {})
+        for order_id, warehouse_code, status in heads
+        if status == ReservationStatus.ACTIVE.value
+    }
+    if found:
+        for order_id, sku_code, units in await conn.execute(
+            sa.select(
+                reservation_lines.c.order_id,
+                reservation_lines.c.sku_code,
+                reservation_lines.c.quantity - reservation_lines.c.issued,
+            ).where(any_of(reservation_lines.c.order_id, list(found)))
+        ):
+            found[order_id].units[sku_code] = int(units)
+    return found
+
+
 async def require(conn: AsyncConnection, order_id: str, *, lock: bool = False) -> Reservation:
     found = await get(conn, order_id, lock=lock)
     if found is None:
