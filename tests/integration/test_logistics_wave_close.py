@@ -13,10 +13,11 @@ from shop.logistics.v1 import logistics_pb2 as lg
 
 from libs.errors import DomainError
 from libs.grpc_client import open_channel
+from services.inventory.store import reservations
 from services.inventory.store.tables import pick_allocations
 from services.logistics.clients.inventory import InventoryClient
 from services.logistics.store import waves
-from services.logistics.store.tables import parcels, shipment_picks
+from services.logistics.store.tables import parcels, shipment_picks, shipments
 from services.logistics.workers.wave_scheduler import close_due
 from services.logistics.workflows.wave_close import SCHEDULER, WaveClosing
 from tests.integration.test_inventory_stock_flow import stock
@@ -128,3 +129,44 @@ async def test_a_close_keeps_each_answers_lots_and_a_resumed_close_asks_only_for
     assert up.asked == [2, 1]  # only the shipments whose lots were not recorded yet
     assert await count(logistics.database, shipment_picks) == 5
     assert await count(inventory.database, pick_allocations) == 5
+
+
+async def test_shipments_inventory_refuses_wait_on_hold_with_the_reason_and_an_emptied_parcel_is_dropped_log_2(
+    orders_stub, orders_service, inventory_stub, inventory, logistics_stub, logistics
+):
+    await carriers(logistics_stub)
+    await stock(inventory_stub, quantity=20)
+    merged = await released(orders_stub, *(order_request(f"TM-R{n}", quantity=1) for n in range(2)))
+    (alone,) = await released(orders_stub, order_request("TM-R9", quantity=1, message="please gift wrap"))
+    await to_logistics(orders_service, logistics, set())
+    # A count cut these orders' reservations meanwhile (INV-13): inventory has nothing kept for them.
+    async with inventory.database.transaction() as conn:
+        for order_id in (merged[1], alone):
+            await reservations.release(conn, order_id, actor="count", reason="count cut")
+    (shipment,) = (
+        await logistics_stub.FindShipments(lg.FindShipmentsRequest(order_id=alone), metadata=CLERK)
+    ).shipments
+
+    up = InventoryClient(inventory.target)
+    try:
+        closed = await WaveClosing(logistics.database, up).close(shipment.wave_id, actor=SCHEDULER)
+    finally:
+        await up.close()
+
+    assert closed.status is waves.WaveStatus.CLOSED
+    async with logistics.database.connection() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(
+                    shipments.c.order_id, shipments.c.status, shipments.c.parcel_id, shipments.c.hold_reason
+                )
+            )
+        ).all()
+        left = (await conn.execute(sa.select(parcels.c.parcel_id))).scalars().all()
+    by_order = {r.order_id: r for r in rows}
+    assert by_order[merged[0]].status == "in_parcel"
+    for order_id in (merged[1], alone):
+        assert (by_order[order_id].status, by_order[order_id].parcel_id) == ("on_hold", None)
+        assert by_order[order_id].hold_reason.startswith("RESERVATION_CLOSED")
+    assert left == [by_order[merged[0]].parcel_id]  # the lone order's parcel is empty and gone
+    assert await count(logistics.database, shipment_picks) == 1

@@ -95,19 +95,41 @@ async def record_picks(conn: AsyncConnection, picked: dict[str, list[PickedLot]]
         await conn.execute(_ADD_PICKS, columns(_PICK_COLUMNS, rows))
 
 
+_ASIDE = rows_of(shipments, ("shipment_id", "hold_reason"))
+_SET_ASIDE = (
+    shipments.update()
+    .where(shipments.c.shipment_id == _ASIDE.c.shipment_id)
+    .values(status=ShipmentStatus.ON_HOLD.value, hold_reason=_ASIDE.c.hold_reason, parcel_id=None)
+)
+
+
 async def set_aside(conn: AsyncConnection, refused: dict[str, str]) -> None:
     """Shipments whose lots could not be taken wait on hold with the reason, out of their parcels; a
-    parcel left empty is dropped before anything is printed."""
+    parcel left empty is dropped before anything is printed. Three statements however many."""
     if not refused:
         return
-    for shipment_id, reason in sorted(refused.items()):
-        await conn.execute(
-            shipments.update()
-            .where(shipments.c.shipment_id == shipment_id)
-            .values(status=ShipmentStatus.ON_HOLD.value, hold_reason=reason[:500], parcel_id=None)
+    ids = sorted(refused)
+    left = {
+        parcel_id
+        for (parcel_id,) in await conn.execute(
+            sa.select(shipments.c.parcel_id).where(any_of(shipments.c.shipment_id, ids))
         )
-    empty = ~sa.select(shipments.c.shipment_id).where(shipments.c.parcel_id == parcels.c.parcel_id).exists()
-    await conn.execute(parcels.delete().where(empty, parcels.c.status == ParcelStatus.PICKING.value))
+        if parcel_id is not None
+    }
+    await conn.execute(
+        _SET_ASIDE, columns(("shipment_id", "hold_reason"), ((i, refused[i][:500]) for i in ids))
+    )
+    if left:
+        empty = (
+            ~sa.select(shipments.c.shipment_id).where(shipments.c.parcel_id == parcels.c.parcel_id).exists()
+        )
+        await conn.execute(
+            parcels.delete().where(
+                any_of(parcels.c.parcel_id, sorted(left)),
+                empty,
+                parcels.c.status == ParcelStatus.PICKING.value,
+            )
+        )
 
 
 async def _scans(conn: AsyncConnection, parcel_ids: Sequence[str]) -> dict[str, dict[str, int]]:
