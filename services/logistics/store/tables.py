@@ -124,7 +124,9 @@ parcels = sa.Table(
     "parcels",
     metadata,
     sa.Column("parcel_id", sa.Text, primary_key=True),
-    sa.Column("wave_id", sa.Text, sa.ForeignKey("waves.wave_id"), nullable=False, index=True),
+    # Found by wave through one_per_seq (wave_id, print_seq): an index of its own would be one more to
+    # write for each of a closing wave's thousands of parcels.
+    sa.Column("wave_id", sa.Text, sa.ForeignKey("waves.wave_id"), nullable=False),
     sa.Column("print_seq", sa.Integer, nullable=False),
     sa.Column("carrier_code", sa.Text, nullable=False),
     sa.Column("shop_code", sa.Text, nullable=False),
