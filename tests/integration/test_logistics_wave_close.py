@@ -16,6 +16,9 @@ from libs.grpc_client import open_channel
 from services.inventory.store import reservations
 from services.inventory.store.tables import pick_allocations
 from services.logistics.clients.inventory import InventoryClient
+from services.logistics.domain.shipments import parcels_of
+from services.logistics.store import parcels as parcel_store
+from services.logistics.store import shipments as shipment_store
 from services.logistics.store import waves
 from services.logistics.store.tables import parcels, shipment_picks, shipments
 from services.logistics.workers.wave_scheduler import close_due
@@ -170,3 +173,36 @@ async def test_shipments_inventory_refuses_wait_on_hold_with_the_reason_and_an_e
         assert by_order[order_id].hold_reason.startswith("RESERVATION_CLOSED")
     assert left == [by_order[merged[0]].parcel_id]  # the lone order's parcel is empty and gone
     assert await count(logistics.database, shipment_picks) == 1
+
+
+async def test_a_shipment_withdrawn_while_its_wave_is_packed_stays_withdrawn_and_its_parcel_is_dropped_ord_5(
+    orders_stub, orders_service, inventory_stub, inventory, logistics_stub, logistics
+):
+    await carriers(logistics_stub)
+    await stock(inventory_stub, quantity=20)
+    (kept,) = await released(orders_stub, order_request("TM-W1", quantity=1))
+    (cancelled,) = await released(orders_stub, order_request("TM-W2", quantity=1, message="gift wrap"))
+    await to_logistics(orders_service, logistics, set())
+    (shipment,) = (
+        await logistics_stub.FindShipments(lg.FindShipmentsRequest(order_id=kept), metadata=CLERK)
+    ).shipments
+    async with logistics.database.connection() as conn:
+        wave = await waves.get(conn, shipment.wave_id)
+        loaded = [s for _, s in await shipment_store.in_closing_wave(conn, wave.wave_id)]
+    # The cancellation commits between the close loading the wave and packing it.
+    async with logistics.database.transaction() as conn:
+        await shipment_store.withdraw(conn, cancelled, "buyer cancelled", actor="cs-1", at=datetime.now(UTC))
+    async with logistics.database.transaction() as conn:
+        await parcel_store.create(conn, parcels_of(wave.wave_id, wave.slot, loaded))
+
+    async with logistics.database.connection() as conn:
+        rows = {
+            r.order_id: r
+            for r in await conn.execute(
+                sa.select(shipments.c.order_id, shipments.c.status, shipments.c.parcel_id)
+            )
+        }
+        left = (await conn.execute(sa.select(parcels.c.parcel_id))).scalars().all()
+    assert (rows[cancelled].status, rows[cancelled].parcel_id) == ("withdrawn", None)
+    assert rows[kept].status == "in_parcel"
+    assert left == [rows[kept].parcel_id]  # the withdrawn order's parcel would have been empty

@@ -60,9 +60,13 @@ _ADD_PARCELS = insert_rows(parcels, _PARCEL_COLUMNS)
 _PLACED = rows_of(shipments, ("shipment_id", "parcel_id"))
 _PLACE = (
     shipments.update()
-    .where(shipments.c.shipment_id == _PLACED.c.shipment_id)
+    # Only a shipment still waiting: one withdrawn (ORD-5) since the plan was made stays withdrawn.
+    .where(
+        shipments.c.shipment_id == _PLACED.c.shipment_id, shipments.c.status == ShipmentStatus.WAITING.value
+    )
     .values(parcel_id=_PLACED.c.parcel_id, status=ShipmentStatus.IN_PARCEL.value)
 )
+_EMPTY = ~sa.select(shipments.c.shipment_id).where(shipments.c.parcel_id == parcels.c.parcel_id).exists()
 _PICK_COLUMNS = ("shipment_id", "sku_code", "lot_id", "bin_code", "lot_label", "quantity")
 _ADD_PICKS = insert_rows(shipment_picks, _PICK_COLUMNS).on_conflict_do_nothing()
 
@@ -80,8 +84,10 @@ async def create(conn: AsyncConnection, planned: Sequence[PlannedParcel]) -> Non
             ((p.parcel_id, wave_id, p.print_seq, p.carrier_code, p.shipments[0].shop_code, status) for p in planned),
         ),
     )  # fmt: skip
-    placed = ((s.shipment_id, p.parcel_id) for p in planned for s in p.shipments)
-    await conn.execute(_PLACE, columns(("shipment_id", "parcel_id"), placed))
+    placed = [(s.shipment_id, p.parcel_id) for p in planned for s in p.shipments]
+    result = await conn.execute(_PLACE, columns(("shipment_id", "parcel_id"), placed))
+    if result.rowcount < len(placed):
+        await _drop_empty(conn, [p.parcel_id for p in planned])
 
 
 async def record_picks(conn: AsyncConnection, picked: dict[str, list[PickedLot]]) -> None:
@@ -120,16 +126,16 @@ async def set_aside(conn: AsyncConnection, refused: dict[str, str]) -> None:
         _SET_ASIDE, columns(("shipment_id", "hold_reason"), ((i, refused[i][:500]) for i in ids))
     )
     if left:
-        empty = (
-            ~sa.select(shipments.c.shipment_id).where(shipments.c.parcel_id == parcels.c.parcel_id).exists()
+        await _drop_empty(conn, sorted(left))
+
+
+async def _drop_empty(conn: AsyncConnection, parcel_ids: Sequence[str]) -> None:
+    """Drops those of the parcels that no shipment is in, before anything is printed."""
+    await conn.execute(
+        parcels.delete().where(
+            any_of(parcels.c.parcel_id, parcel_ids), _EMPTY, parcels.c.status == ParcelStatus.PICKING.value
         )
-        await conn.execute(
-            parcels.delete().where(
-                any_of(parcels.c.parcel_id, sorted(left)),
-                empty,
-                parcels.c.status == ParcelStatus.PICKING.value,
-            )
-        )
+    )
 
 
 async def _scans(conn: AsyncConnection, parcel_ids: Sequence[str]) -> dict[str, dict[str, int]]:
