@@ -266,15 +266,15 @@ async def in_closing_wave(
 
 
 async def to_pick(conn: AsyncConnection, wave_id: str) -> set[str]:
-    """The wave's shipments in a parcel whose lots are not recorded yet: what closing the wave still asks the
-    inventory service for (one withdrawn meanwhile, ORD-5, is not)."""
+    """The wave's shipments waiting or in a parcel whose lots are not recorded yet: what closing the wave
+    still asks the inventory service for (one withdrawn, ORD-5, or set aside on hold is not)."""
     picked = sa.select(shipment_picks.c.shipment_id).where(
         shipment_picks.c.shipment_id == shipments.c.shipment_id
     )
     rows = await conn.execute(
         sa.select(shipments.c.shipment_id).where(
             shipments.c.wave_id == wave_id,
-            shipments.c.status == ShipmentStatus.IN_PARCEL.value,
+            shipments.c.status.in_([ShipmentStatus.WAITING.value, ShipmentStatus.IN_PARCEL.value]),
             ~picked.exists(),
         )
     )

@@ -4,10 +4,13 @@
    waiting shipments are packed into parcels (orders of one buyer, shop and address merged, 合单) in print
    order. From here on the wave is fixed.
 2. call — the inventory service keeps the lots and bins each shipment is picked from, first in first out
-   (INV-11). The call is idempotent per shipment, so repeating it after a crash returns the same lots.
-3. outcome — each call's lots are recorded as its answer comes (the pick list), while the next call is on
-   its way; then, in one transaction, shipments refused by inventory wait on hold with the reason, and the
-   wave is ``closed``: printed.
+   (INV-11). The call is idempotent per shipment, so repeating it after a crash returns the same lots. It
+   is made as soon as the intent has loaded the shipments, while the intent packs and writes the parcels:
+   a shipment withdrawn meanwhile (ORD-5) has lots kept that its order's released reservation gives back,
+   and a close rolled back leaves lots that the next attempt is given again.
+3. outcome — each call's lots are recorded as its answer comes (the pick list), once the intent has
+   committed, while the next call is on its way; then, in one transaction, shipments refused by inventory
+   wait on hold with the reason, and the wave is ``closed``: printed.
 
 The scheduler and the clerk run the same ``close``; a wave left ``closing`` is picked up again by the
 scheduler. Two replicas finishing the same wave write the same lots, and only one marks it closed.
@@ -15,6 +18,7 @@ scheduler. Two replicas finishing the same wave write the same lots, and only on
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from datetime import UTC, datetime
 
@@ -25,7 +29,7 @@ from libs import identity
 from libs.db import Database
 from libs.telemetry import set_attributes
 from services.logistics.clients.inventory import InventoryClient
-from services.logistics.domain.shipments import ShipmentStatus, parcels_of
+from services.logistics.domain.shipments import ShipmentStatus, WaitingShipment, parcels_of
 from services.logistics.store import parcels, shipments, waves
 from services.logistics.store.waves import Wave, WaveStatus
 
@@ -47,36 +51,51 @@ class WaveClosing:
         with _tracer.start_as_current_span("logistics.close_wave"):
             set_attributes(wave_id=wave_id)
             caller = caller or identity.service_identity("logistics", ["logistics_clerk"])
-            async with self.db.transaction() as conn:
-                wave = await waves.start_closing(conn, wave_id, actor=actor, at=datetime.now(UTC))
-                if wave.status is WaveStatus.CLOSED:
-                    return wave
-                # Loaded once: the waiting ones are packed now, and the same shipments (their lines do not
-                # change) are what the inventory service is asked for below.
-                in_wave = await shipments.in_closing_wave(conn, wave_id)
-                waiting = [s for status, s in in_wave if status is ShipmentStatus.WAITING]
-                if waiting:
-                    await parcels.create(conn, parcels_of(wave_id, wave.slot, waiting))
-            async with self.db.connection() as conn:
-                # Only which ones, as they stand now: a shipment withdrawn since (ORD-5) is not picked, nor
-                # one whose lots an earlier attempt recorded.
-                wanted = await shipments.to_pick(conn, wave_id)
-            to_pick = [s for _, s in in_wave if s.shipment_id in wanted]
-            refused: dict[str, str] = {}
-            async with contextlib.aclosing(self.inventory.allocations(to_pick, caller=caller)) as answers:
-                async for answer in answers:
-                    # Each answer's lots are recorded as it comes, while the next call is on its way; a
-                    # resumed close asks only for the rest.
-                    async with self.db.transaction() as conn:
-                        if await self._still_closing(conn, wave_id):
-                            await parcels.record_picks(conn, answer.picked)
-                    refused.update(answer.refused)
+            picking: asyncio.Task[dict[str, str]] | None = None
+            try:
+                async with self.db.transaction() as conn:
+                    wave = await waves.start_closing(conn, wave_id, actor=actor, at=datetime.now(UTC))
+                    if wave.status is WaveStatus.CLOSED:
+                        return wave
+                    # Loaded once: the waiting ones are packed now, and the same shipments (their lines do
+                    # not change) are what the inventory service is asked for, less those whose lots an
+                    # earlier attempt recorded.
+                    in_wave = await shipments.in_closing_wave(conn, wave_id)
+                    wanted = await shipments.to_pick(conn, wave_id)
+                    to_pick = [s for _, s in in_wave if s.shipment_id in wanted]
+                    # Asked at once, while this transaction packs the parcels: the answers are recorded
+                    # once it has committed (the wave's row lock orders them after it).
+                    picking = asyncio.create_task(self._pick(wave_id, to_pick, caller))
+                    waiting = [s for status, s in in_wave if status is ShipmentStatus.WAITING]
+                    if waiting:
+                        await parcels.create(conn, parcels_of(wave_id, wave.slot, waiting))
+            except BaseException:
+                if picking is not None:
+                    picking.cancel()
+                    await asyncio.gather(picking, return_exceptions=True)
+                raise
+            refused = await picking
             async with self.db.transaction() as conn:
                 if await self._still_closing(conn, wave_id):
                     await parcels.set_aside(conn, refused)
                     await waves.finish_closing(conn, wave_id)
             async with self.db.connection() as conn:
                 return await waves.get(conn, wave_id)
+
+    async def _pick(
+        self, wave_id: str, to_pick: list[WaitingShipment], caller: identity.Identity
+    ) -> dict[str, str]:
+        """Asks the inventory service for the shipments' lots and records each answer's as it comes,
+        while the next call is on its way (a resumed close asks only for the rest); returns the refused
+        shipments with why."""
+        refused: dict[str, str] = {}
+        async with contextlib.aclosing(self.inventory.allocations(to_pick, caller=caller)) as answers:
+            async for answer in answers:
+                async with self.db.transaction() as conn:
+                    if await self._still_closing(conn, wave_id):
+                        await parcels.record_picks(conn, answer.picked)
+                refused.update(answer.refused)
+        return refused
 
     async def _still_closing(self, conn: AsyncConnection, wave_id: str) -> bool:
         """Locks the wave; False once another replica finished closing it (nothing more is written)."""
