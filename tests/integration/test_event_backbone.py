@@ -522,6 +522,17 @@ async def test_consumer_spans_are_made_for_sampled_flows_and_for_unsampled_ones_
     assert await count(orders_db, "SELECT count(*) FROM test_effects") == 3  # A, B and C; not BAD
 
 
+async def queued(inventory_db: Database, bus: EventBus, n: int) -> None:
+    """``n`` events published and relayed to the broker before any consumer starts, so that its batches
+    are full."""
+    async with inventory_db.transaction() as conn:
+        for i in range(n):
+            await publish(conn, inventory_kit.outbox, "x", stock_available(f"SKU-{i}"))
+    relay = OutboxRelay(inventory_db, inventory_kit.outbox, bus.publish_batch)
+    while await relay.run_once():
+        pass
+
+
 async def test_a_subscription_sets_its_own_batch_size(inventory_db, orders_db, nats_server, bus):
     """A burst is applied in batches of the subscription's size at most, and every event once."""
     sizes: list[int] = []
@@ -533,13 +544,7 @@ async def test_a_subscription_sets_its_own_batch_size(inventory_db, orders_db, n
         sizes.append(len(events))
         await record(conn, events)
 
-    # Queued before the consumer starts, so that its batches are full.
-    async with inventory_db.transaction() as conn:
-        for i in range(30):
-            await publish(conn, inventory_kit.outbox, "x", stock_available(f"SKU-{i}"))
-    relay = OutboxRelay(inventory_db, inventory_kit.outbox, bus.publish_batch)
-    while await relay.run_once():
-        pass
+    await queued(inventory_db, bus, 30)
     runtime, _ = await start_orders_runtime(orders_db, nats_server.url, subscriptions)
     try:
         await eventually(
@@ -574,12 +579,7 @@ async def test_a_subscription_may_apply_several_batches_at_once(inventory_db, or
         finally:
             applying -= 1
 
-    async with inventory_db.transaction() as conn:
-        for i in range(40):
-            await publish(conn, inventory_kit.outbox, "x", stock_available(f"SKU-{i}"))
-    relay = OutboxRelay(inventory_db, inventory_kit.outbox, bus.publish_batch)
-    while await relay.run_once():
-        pass
+    await queued(inventory_db, bus, 40)
     runtime, _ = await start_orders_runtime(orders_db, nats_server.url, subscriptions)
     try:
         await eventually(
