@@ -4,8 +4,7 @@ exchange's reservation, and which barcodes name SKUs of the catalogue."""
 from __future__ import annotations
 
 import asyncio
-import collections
-from collections.abc import AsyncGenerator, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from shop.inventory.v1 import inventory_pb2 as pb
@@ -38,27 +37,26 @@ class InventoryClient:
         self.channel = open_channel(target or config.service_target("inventory"))
         self.stub = inventory_pb2_grpc.InventoryServiceStub(self.channel)
 
-    async def allocations(
+    def allocate_in_turn(
         self, shipments: Sequence[WaitingShipment], *, caller: identity.Identity
-    ) -> AsyncGenerator[Allocation, None]:
-        """The lots kept for each shipment, first in first out (INV-11), and the refused ones with why: one
-        answer per call of up to ``CHUNK`` shipments, in order. ``CALLS_IN_FLIGHT`` calls are on their way
-        at once, so the inventory service reads the next chunk's reservations while it allocates one (its
-        stock-level locks, taken in the ledger's one order, then queue the calls without deadlock), and the
-        caller handles an answer meanwhile. Use it in ``contextlib.aclosing`` so that the calls still on
-        their way are cancelled if the caller stops early."""
-        chunks = [shipments[start : start + CHUNK] for start in range(0, len(shipments), CHUNK)]
-        pending: collections.deque[asyncio.Future[Allocation]] = collections.deque()
-        try:
-            for chunk in chunks:
-                pending.append(asyncio.ensure_future(self._allocate(chunk, caller)))
-                if len(pending) == CALLS_IN_FLIGHT:
-                    yield await pending.popleft()
-            while pending:
-                yield await pending.popleft()
-        finally:
-            for call_on_its_way in pending:
-                call_on_its_way.cancel()
+    ) -> list[asyncio.Future[Allocation]]:
+        """Asks for the lots kept for each shipment, first in first out (INV-11), ``CHUNK`` shipments a call,
+        and returns the calls in order: each gives those shipments' lots and the refused ones with why.
+        ``CALLS_IN_FLIGHT`` are on their way at once, the next one sent as soon as one is answered,
+        however fast the caller takes the answers: the inventory service reads a call's reservations while
+        it allocates the one before (its stock-level locks, taken in the ledger's one order, queue the calls
+        without deadlock). The calls start at the caller's next await; a caller that gives up cancels the
+        ones left."""
+        gate = asyncio.Semaphore(CALLS_IN_FLIGHT)  # waiters are served in turn: the chunks go in order
+
+        async def in_turn(chunk: Sequence[WaitingShipment]) -> Allocation:
+            async with gate:
+                return await self._allocate(chunk, caller)
+
+        return [
+            asyncio.ensure_future(in_turn(shipments[start : start + CHUNK]))
+            for start in range(0, len(shipments), CHUNK)
+        ]
 
     async def _allocate(self, chunk: Sequence[WaitingShipment], caller: identity.Identity) -> Allocation:
         reply = await call(

@@ -19,8 +19,8 @@ scheduler. Two replicas finishing the same wave write the same lots, and only on
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import UTC, datetime
+from typing import Any
 
 from opentelemetry import trace
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -28,8 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from libs import identity
 from libs.db import Database
 from libs.telemetry import set_attributes
-from services.logistics.clients.inventory import InventoryClient
-from services.logistics.domain.shipments import ShipmentStatus, WaitingShipment, parcels_of
+from services.logistics.clients.inventory import Allocation, InventoryClient
+from services.logistics.domain.shipments import ShipmentStatus, parcels_of
 from services.logistics.store import parcels, shipments, waves
 from services.logistics.store.waves import Wave, WaveStatus
 
@@ -51,7 +51,7 @@ class WaveClosing:
         with _tracer.start_as_current_span("logistics.close_wave"):
             set_attributes(wave_id=wave_id)
             caller = caller or identity.service_identity("logistics", ["logistics_clerk"])
-            picking: asyncio.Task[dict[str, str]] | None = None
+            started: list[asyncio.Future[Any]] = []  # cancelled if the intent fails
             try:
                 async with self.db.transaction() as conn:
                     wave = await waves.start_closing(conn, wave_id, actor=actor, at=datetime.now(UTC))
@@ -65,14 +65,18 @@ class WaveClosing:
                     to_pick = [s for _, s in in_wave if s.shipment_id in wanted]
                     # Asked at once, while this transaction packs the parcels: the answers are recorded
                     # once it has committed (the wave's row lock orders them after it).
-                    picking = asyncio.create_task(self._pick(wave_id, to_pick, caller))
+                    calls = self.inventory.allocate_in_turn(to_pick, caller=caller)
+                    picking = asyncio.create_task(self._record_picks(wave_id, calls))
+                    started = [*calls, picking]
                     waiting = [s for status, s in in_wave if status is ShipmentStatus.WAITING]
                     if waiting:
-                        await parcels.create(conn, parcels_of(wave_id, wave.slot, waiting))
+                        # Packed on a worker thread, so that the event loop sends the calls meanwhile.
+                        planned = await asyncio.to_thread(parcels_of, wave_id, wave.slot, waiting)
+                        await parcels.create(conn, planned)
             except BaseException:
-                if picking is not None:
-                    picking.cancel()
-                    await asyncio.gather(picking, return_exceptions=True)
+                for task in started:
+                    task.cancel()
+                await asyncio.gather(*started, return_exceptions=True)
                 raise
             refused = await picking
             async with self.db.transaction() as conn:
@@ -82,19 +86,21 @@ class WaveClosing:
             async with self.db.connection() as conn:
                 return await waves.get(conn, wave_id)
 
-    async def _pick(
-        self, wave_id: str, to_pick: list[WaitingShipment], caller: identity.Identity
-    ) -> dict[str, str]:
-        """Asks the inventory service for the shipments' lots and records each answer's as it comes,
-        while the next call is on its way (a resumed close asks only for the rest); returns the refused
-        shipments with why."""
+    async def _record_picks(self, wave_id: str, calls: list[asyncio.Future[Allocation]]) -> dict[str, str]:
+        """Records each call's lots as its answer comes, while the next calls are on their way (a resumed
+        close asks only for the rest); returns the refused shipments with why. Cancels the calls left if
+        one fails."""
         refused: dict[str, str] = {}
-        async with contextlib.aclosing(self.inventory.allocations(to_pick, caller=caller)) as answers:
-            async for answer in answers:
+        try:
+            for call in calls:
+                answer = await call
                 async with self.db.transaction() as conn:
                     if await self._still_closing(conn, wave_id):
                         await parcels.record_picks(conn, answer.picked)
                 refused.update(answer.refused)
+        finally:
+            for call in calls:
+                call.cancel()
         return refused
 
     async def _still_closing(self, conn: AsyncConnection, wave_id: str) -> bool:
