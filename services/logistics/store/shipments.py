@@ -224,6 +224,8 @@ _CLOSING = (
     shipments.c.recipient, shipments.c.phone, shipments.c.province, shipments.c.city, shipments.c.district,
     shipments.c.street, shipments.c.carrier_code, shipments.c.buyer_message, shipments.c.service_note,
     shipments.c.status,
+    # Whether an earlier attempt recorded its lots: then it is not asked for again.
+    sa.select(shipment_picks.c.shipment_id).where(shipment_picks.c.shipment_id == shipments.c.shipment_id).exists(),
 )  # fmt: skip
 _IN_CLOSING_WAVE = (
     sa.select(*_CLOSING)
@@ -241,44 +243,36 @@ _LINES_IN_WAVE = (
 )
 
 
-async def in_closing_wave(
-    conn: AsyncConnection, wave_id: str
-) -> list[tuple[ShipmentStatus, WaitingShipment]]:
+@dataclass(frozen=True)
+class ClosingShipment:
+    """A shipment of a closing wave: as merging sees it, where it stands, and whether its lots are kept."""
+
+    shipment: WaitingShipment
+    status: ShipmentStatus
+    picked: bool
+
+
+async def in_closing_wave(conn: AsyncConnection, wave_id: str) -> list[ClosingShipment]:
     """The wave's shipments that closing packs (``waiting``) or picks (``in_parcel``), with their lines,
-    in release order."""
+    in release order; one withdrawn (ORD-5) or set aside on hold is not among them."""
     lines: dict[str, list[tuple[str, int]]] = defaultdict(list)
     for shipment_id, sku_code, quantity in await conn.execute(_LINES_IN_WAVE, {"wave_id": wave_id}):
         lines[shipment_id].append((sku_code, int(quantity)))
     return [
-        (
-            ShipmentStatus(status),
+        ClosingShipment(
             WaitingShipment(
                 shipment_id, order_id, shop_code, buyer_id,
                 Address(recipient, phone, province, city, district, street), carrier_code,
                 _notes(buyer_message, service_note), tuple(lines[shipment_id]),
             ),
+            ShipmentStatus(status),
+            picked,
         )
         for (
             shipment_id, order_id, shop_code, buyer_id, recipient, phone, province, city, district, street,
-            carrier_code, buyer_message, service_note, status,
+            carrier_code, buyer_message, service_note, status, picked,
         ) in await conn.execute(_IN_CLOSING_WAVE, {"wave_id": wave_id})
     ]  # fmt: skip
-
-
-async def to_pick(conn: AsyncConnection, wave_id: str) -> set[str]:
-    """The wave's shipments waiting or in a parcel whose lots are not recorded yet: what closing the wave
-    still asks the inventory service for (one withdrawn, ORD-5, or set aside on hold is not)."""
-    picked = sa.select(shipment_picks.c.shipment_id).where(
-        shipment_picks.c.shipment_id == shipments.c.shipment_id
-    )
-    rows = await conn.execute(
-        sa.select(shipments.c.shipment_id).where(
-            shipments.c.wave_id == wave_id,
-            shipments.c.status.in_([ShipmentStatus.WAITING.value, ShipmentStatus.IN_PARCEL.value]),
-            ~picked.exists(),
-        )
-    )
-    return {r.shipment_id for r in rows}
 
 
 async def withdraw(

@@ -61,14 +61,13 @@ class WaveClosing:
                     # not change) are what the inventory service is asked for, less those whose lots an
                     # earlier attempt recorded.
                     in_wave = await shipments.in_closing_wave(conn, wave_id)
-                    wanted = await shipments.to_pick(conn, wave_id)
-                    to_pick = [s for _, s in in_wave if s.shipment_id in wanted]
+                    to_pick = [c.shipment for c in in_wave if not c.picked]
                     # Asked at once, while this transaction packs the parcels: the answers are recorded
                     # once it has committed (the wave's row lock orders them after it).
                     calls = self.inventory.allocate_in_turn(to_pick, caller=caller)
                     picking = asyncio.create_task(self._record_picks(wave_id, calls))
                     started = [*calls, picking]
-                    waiting = [s for status, s in in_wave if status is ShipmentStatus.WAITING]
+                    waiting = [c.shipment for c in in_wave if c.status is ShipmentStatus.WAITING]
                     if waiting:
                         # Packed on a worker thread, so that the event loop sends the calls meanwhile.
                         planned = await asyncio.to_thread(parcels_of, wave_id, wave.slot, waiting)
