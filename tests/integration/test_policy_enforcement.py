@@ -56,13 +56,27 @@ async def call(
     """The status and the error's reason of calling ``method`` with an empty request."""
     request_type = message_factory.GetMessageClass(method.input_type)
     response_type = message_factory.GetMessageClass(method.output_type)
-    stub = channel.unary_unary(
-        f"/{method.containing_service.full_name}/{method.name}",
-        request_serializer=request_type.SerializeToString,
-        response_deserializer=response_type.FromString,
-    )
+    path = f"/{method.containing_service.full_name}/{method.name}"
+    metadata = [("authorization", f"Bearer {token}")]
     try:
-        await stub(request_type(), metadata=[("authorization", f"Bearer {token}")], timeout=10)
+        if method.server_streaming:
+            # A stream let through goes on until cancelled: its first message (or its error) is the answer.
+            stream = channel.unary_stream(
+                path,
+                request_serializer=request_type.SerializeToString,
+                response_deserializer=response_type.FromString,
+            )(request_type(), metadata=metadata, timeout=10)
+            try:
+                await stream.read()
+            finally:
+                stream.cancel()
+        else:
+            stub = channel.unary_unary(
+                path,
+                request_serializer=request_type.SerializeToString,
+                response_deserializer=response_type.FromString,
+            )
+            await stub(request_type(), metadata=metadata, timeout=10)
     except grpc.aio.AioRpcError as err:
         return err.code(), from_rpc_error(err).reason
     return grpc.StatusCode.OK, ""
