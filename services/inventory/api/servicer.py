@@ -393,26 +393,23 @@ class InventoryServicer(ReceivingApi, TransfersApi, CountsApi, PlanningApi, pb_g
         ]
         async with self.db.transaction() as conn:
             answers = await pick_allocations.allocate(conn, wanted)
-        return pb.AllocatePicksResponse(
-            shipments=[
-                pb.ShipmentPicks(shipment_id=s.shipment_id, refusal=f"{answer.reason}: {answer.message}")
-                if isinstance(answer, DomainError)
-                else pb.ShipmentPicks(
-                    shipment_id=s.shipment_id,
-                    lots=[
-                        pb.AllocatedLot(
-                            sku_code=k.sku_code,
-                            lot_id=str(k.lot_id),
-                            lot_label=k.lot_label,
-                            bin_code=k.bin_code,
-                            quantity=k.quantity,
-                        )
-                        for k in answer
-                    ],
+        # Built in place (``add``): a message made apart is copied into the list, twice the cost or more
+        # for a call's thousands of shipments.
+        reply = pb.AllocatePicksResponse()
+        for s, answer in zip(wanted, answers, strict=True):
+            if isinstance(answer, DomainError):
+                reply.shipments.add(shipment_id=s.shipment_id, refusal=f"{answer.reason}: {answer.message}")
+                continue
+            lots = reply.shipments.add(shipment_id=s.shipment_id).lots
+            for k in answer:
+                lots.add(
+                    sku_code=k.sku_code,
+                    lot_id=str(k.lot_id),
+                    lot_label=k.lot_label,
+                    bin_code=k.bin_code,
+                    quantity=k.quantity,
                 )
-                for s, answer in zip(wanted, answers, strict=True)
-            ]
-        )
+        return reply
 
     async def ListStockChanges(
         self, request: pb.ListStockChangesRequest, context: Any

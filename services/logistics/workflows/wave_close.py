@@ -8,9 +8,10 @@
    is made as soon as the intent has loaded the shipments, while the intent packs and writes the parcels:
    a shipment withdrawn meanwhile (ORD-5) has lots kept that its order's released reservation gives back,
    and a close rolled back leaves lots that the next attempt is given again.
-3. outcome — each call's lots are recorded as its answer comes (the pick list), once the intent has
-   committed, while the next call is on its way; then, in one transaction, shipments refused by inventory
-   wait on hold with the reason, and the wave is ``closed``: printed.
+3. outcome — each call's lots are recorded (the pick list): those already answered when the parcels are
+   written, in the intent's transaction; each later one in a transaction of its own as its answer comes,
+   while the next call is on its way. Then, in one transaction, shipments refused by inventory wait on
+   hold with the reason, and the wave is ``closed``: printed.
 
 The scheduler and the clerk run the same ``close``; a wave left ``closing`` is picked up again by the
 scheduler. Two replicas finishing the same wave write the same lots, and only one marks it closed.
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Any
 
 from opentelemetry import trace
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -51,7 +51,7 @@ class WaveClosing:
         with _tracer.start_as_current_span("logistics.close_wave"):
             set_attributes(wave_id=wave_id)
             caller = caller or identity.service_identity("logistics", ["logistics_clerk"])
-            started: list[asyncio.Future[Any]] = []  # cancelled if the intent fails
+            calls: list[asyncio.Future[Allocation]] = []  # cancelled if the close fails
             try:
                 async with self.db.transaction() as conn:
                     wave = await waves.start_closing(conn, wave_id, actor=actor, at=datetime.now(UTC))
@@ -62,22 +62,22 @@ class WaveClosing:
                     # earlier attempt recorded.
                     in_wave = await shipments.in_closing_wave(conn, wave_id)
                     to_pick = [c.shipment for c in in_wave if not c.picked]
-                    # Asked at once, while this transaction packs the parcels: the answers are recorded
-                    # once it has committed (the wave's row lock orders them after it).
+                    # Asked at once, while this transaction packs the parcels.
                     calls = self.inventory.allocate_in_turn(to_pick, caller=caller)
-                    picking = asyncio.create_task(self._record_picks(wave_id, calls))
-                    started = [*calls, picking]
                     waiting = [c.shipment for c in in_wave if c.status is ShipmentStatus.WAITING]
                     if waiting:
                         # Packed on a worker thread, so that the event loop sends the calls meanwhile.
                         planned = await asyncio.to_thread(parcels_of, wave_id, wave.slot, waiting)
                         await parcels.create(conn, planned)
-            except BaseException:
-                for task in started:
-                    task.cancel()
-                await asyncio.gather(*started, return_exceptions=True)
-                raise
-            refused = await picking
+                    # The answers already in are kept with the parcels; the rest as they come.
+                    answered = [c for c in calls if c.done() and not c.cancelled() and c.exception() is None]
+                    await self._record(conn, answered)
+                refused = await self._record_rest(wave_id, [c for c in calls if c not in answered])
+                refused.update(_refused(answered))
+            finally:
+                for call in calls:
+                    call.cancel()
+                await asyncio.gather(*calls, return_exceptions=True)
             async with self.db.transaction() as conn:
                 if await self._still_closing(conn, wave_id):
                     await parcels.set_aside(conn, refused)
@@ -85,23 +85,27 @@ class WaveClosing:
             async with self.db.connection() as conn:
                 return await waves.get(conn, wave_id)
 
-    async def _record_picks(self, wave_id: str, calls: list[asyncio.Future[Allocation]]) -> dict[str, str]:
-        """Records each call's lots as its answer comes, while the next calls are on their way (a resumed
-        close asks only for the rest); returns the refused shipments with why. Cancels the calls left if
-        one fails."""
-        refused: dict[str, str] = {}
-        try:
-            for call in calls:
-                answer = await call
-                async with self.db.transaction() as conn:
-                    if await self._still_closing(conn, wave_id):
-                        await parcels.record_picks(conn, answer.picked)
-                refused.update(answer.refused)
-        finally:
-            for call in calls:
-                call.cancel()
-        return refused
+    @staticmethod
+    async def _record(conn: AsyncConnection, answered: list[asyncio.Future[Allocation]]) -> None:
+        for call in answered:
+            await parcels.record_picks(conn, call.result().picked)
+
+    async def _record_rest(self, wave_id: str, calls: list[asyncio.Future[Allocation]]) -> dict[str, str]:
+        """Records each call's lots in a transaction of its own as its answer comes, while the next calls
+        are on their way (a close cut short keeps them, and a resumed one asks only for the rest); returns
+        the refused shipments with why."""
+        for call in calls:
+            await call
+            async with self.db.transaction() as conn:
+                if await self._still_closing(conn, wave_id):
+                    await self._record(conn, [call])
+        return _refused(calls)
 
     async def _still_closing(self, conn: AsyncConnection, wave_id: str) -> bool:
         """Locks the wave; False once another replica finished closing it (nothing more is written)."""
         return (await waves.get(conn, wave_id, lock=True)).status is WaveStatus.CLOSING
+
+
+def _refused(answered: list[asyncio.Future[Allocation]]) -> dict[str, str]:
+    """The shipments the answers refused, with why."""
+    return {shipment_id: why for call in answered for shipment_id, why in call.result().refused.items()}
