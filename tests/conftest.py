@@ -78,7 +78,6 @@ def nats_server() -> Iterator[EmbeddedNats]:
     finally:
         server.stop()
         shutil.rmtree(folder, ignore_errors=True)
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
