@@ -72,8 +72,8 @@ class WaveClosing:
                     # The answers already in are kept with the parcels; the rest as they come.
                     answered = [c for c in calls if c.done() and not c.cancelled() and c.exception() is None]
                     await self._record(conn, answered)
-                refused = await self._record_rest(wave_id, [c for c in calls if c not in answered])
-                refused.update(_refused(answered))
+                await self._record_rest(wave_id, [c for c in calls if c not in answered])
+                refused = _refused(calls)
             finally:
                 for call in calls:
                     call.cancel()
@@ -90,22 +90,20 @@ class WaveClosing:
         for call in answered:
             await parcels.record_picks(conn, call.result().picked)
 
-    async def _record_rest(self, wave_id: str, calls: list[asyncio.Future[Allocation]]) -> dict[str, str]:
+    async def _record_rest(self, wave_id: str, calls: list[asyncio.Future[Allocation]]) -> None:
         """Records each call's lots in a transaction of its own as its answer comes, while the next calls
-        are on their way (a close cut short keeps them, and a resumed one asks only for the rest); returns
-        the refused shipments with why."""
+        are on their way (a close cut short keeps them, and a resumed one asks only for the rest)."""
         for call in calls:
             await call
             async with self.db.transaction() as conn:
                 if await self._still_closing(conn, wave_id):
                     await self._record(conn, [call])
-        return _refused(calls)
 
     async def _still_closing(self, conn: AsyncConnection, wave_id: str) -> bool:
         """Locks the wave; False once another replica finished closing it (nothing more is written)."""
         return (await waves.get(conn, wave_id, lock=True)).status is WaveStatus.CLOSING
 
 
-def _refused(answered: list[asyncio.Future[Allocation]]) -> dict[str, str]:
-    """The shipments the answers refused, with why."""
-    return {shipment_id: why for call in answered for shipment_id, why in call.result().refused.items()}
+def _refused(calls: list[asyncio.Future[Allocation]]) -> dict[str, str]:
+    """The shipments the answered calls refused, with why."""
+    return {shipment_id: why for call in calls for shipment_id, why in call.result().refused.items()}
