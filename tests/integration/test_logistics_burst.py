@@ -69,9 +69,24 @@ async def test_ten_thousand_released_orders_are_all_in_their_waves_none_twice_lo
             await applier.apply([delivery(i, e) for i, e in stream[start : start + BATCH]])
         async with database.connection() as conn:
             rows = (await conn.execute(sa.select(shipments.c.order_id, shipments.c.wave_id))).all()
+            # The shipments and their lines are written without per-row key checks, under their wave's
+            # lock: every shipment's wave exists, every line's shipment too, and every shipment has lines.
+            orphans = (
+                await conn.execute(
+                    sa.text(
+                        "SELECT (SELECT count(*) FROM shipments s WHERE NOT EXISTS "
+                        "        (SELECT FROM waves w WHERE w.wave_id = s.wave_id)),"
+                        "       (SELECT count(*) FROM shipment_lines l WHERE NOT EXISTS "
+                        "        (SELECT FROM shipments s WHERE s.shipment_id = l.shipment_id)),"
+                        "       (SELECT count(*) FROM shipments s WHERE NOT EXISTS "
+                        "        (SELECT FROM shipment_lines l WHERE l.shipment_id = s.shipment_id))"
+                    )
+                )
+            ).one()
     finally:
         await database.dispose()
     assert len(rows) == ORDERS
+    assert tuple(orphans) == (0, 0, 0)
     assert len({order_id for order_id, _ in rows}) == ORDERS
     expected = {
         e.order_id: wave_id_for("MAIN", slot_for(e.released_at.ToDatetime(tzinfo=UTC))) for _, e in events

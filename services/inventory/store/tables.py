@@ -150,9 +150,11 @@ pick_allocations = sa.Table(
     metadata,
     sa.Column("shipment_id", sa.Text, primary_key=True),
     sa.Column("sku_code", sa.Text, primary_key=True),
-    sa.Column("lot_id", pg.UUID(as_uuid=True), sa.ForeignKey("lots.lot_id"), primary_key=True),
+    # No foreign keys: an allocation writes its rows by the thousand under the row locks of their lots and
+    # reservations (``pick_allocations.allocate``), which a per-row key check would take again for each.
+    sa.Column("lot_id", pg.UUID(as_uuid=True), primary_key=True),
     sa.Column("bin_code", sa.Text, primary_key=True),
-    sa.Column("order_id", sa.Text, sa.ForeignKey("reservations.order_id"), nullable=False, index=True),
+    sa.Column("order_id", sa.Text, nullable=False, index=True),
     sa.Column("warehouse_code", sa.Text, nullable=False),
     sa.Column("quantity", sa.BigInteger, nullable=False),
     # False until the stock is issued; then the row stays as the record of what was picked.

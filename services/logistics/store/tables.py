@@ -82,8 +82,10 @@ shipments = sa.Table(
     sa.Column("carrier_code", sa.Text, nullable=False),
     sa.Column("buyer_message", sa.Text, nullable=False, server_default=""),
     sa.Column("service_note", sa.Text, nullable=False, server_default=""),
-    sa.Column("wave_id", sa.Text, sa.ForeignKey("waves.wave_id"), nullable=False, index=True),
-    sa.Column("parcel_id", sa.Text, index=True),
+    # No foreign key to waves: a release joins its wave (``waves.join``), which locks the wave's row in the
+    # same transaction; a per-row key check would lock it again for each of a batch's shipments.
+    sa.Column("wave_id", sa.Text, nullable=False, index=True),
+    sa.Column("parcel_id", sa.Text),
     sa.Column("status", sa.Text, nullable=False),
     sa.Column("hold_reason", sa.Text, nullable=False, server_default=""),
     sa.Column("released_at", sa.DateTime(timezone=True), nullable=False),
@@ -96,11 +98,14 @@ shipments = sa.Table(
     sa.CheckConstraint("status IN ('waiting', 'in_parcel', 'withdrawn', 'on_hold')", name="status"),
 )
 sa.Index("shipments_by_channel_order", shipments.c.channel, shipments.c.channel_order_id)
+# Only packed shipments have a parcel: a release's insert writes nothing to this index.
+sa.Index("ix_shipments_parcel_id", shipments.c.parcel_id, postgresql_where=shipments.c.parcel_id.isnot(None))
 
 shipment_lines = sa.Table(
     "shipment_lines",
     metadata,
-    sa.Column("shipment_id", sa.Text, sa.ForeignKey("shipments.shipment_id"), primary_key=True),
+    # Written with its shipment, in the same statement batch (``shipments.add``): no per-row key check.
+    sa.Column("shipment_id", sa.Text, primary_key=True),
     sa.Column("sku_code", sa.Text, primary_key=True),
     sa.Column("quantity", sa.BigInteger, nullable=False),
     sa.CheckConstraint("quantity > 0", name="quantity_positive"),
@@ -110,7 +115,8 @@ shipment_lines = sa.Table(
 shipment_picks = sa.Table(
     "shipment_picks",
     metadata,
-    sa.Column("shipment_id", sa.Text, sa.ForeignKey("shipments.shipment_id"), primary_key=True),
+    # Written for the shipments of the closing wave, whose row lock the close holds: no per-row key check.
+    sa.Column("shipment_id", sa.Text, primary_key=True),
     sa.Column("sku_code", sa.Text, primary_key=True),
     sa.Column("lot_id", sa.Text, primary_key=True),
     sa.Column("bin_code", sa.Text, primary_key=True),
@@ -125,8 +131,9 @@ parcels = sa.Table(
     metadata,
     sa.Column("parcel_id", sa.Text, primary_key=True),
     # Found by wave through one_per_seq (wave_id, print_seq): an index of its own would be one more to
-    # write for each of a closing wave's thousands of parcels.
-    sa.Column("wave_id", sa.Text, sa.ForeignKey("waves.wave_id"), nullable=False),
+    # write for each of a closing wave's thousands of parcels. Created under the wave's row lock
+    # (``waves.start_closing``): no foreign key, whose check would lock that row again for each parcel.
+    sa.Column("wave_id", sa.Text, nullable=False),
     sa.Column("print_seq", sa.Integer, nullable=False),
     sa.Column("carrier_code", sa.Text, nullable=False),
     sa.Column("shop_code", sa.Text, nullable=False),
