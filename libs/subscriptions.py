@@ -172,11 +172,21 @@ class Delivery:
 
     @classmethod
     def of(cls, msg: Msg) -> Delivery:
-        return cls(msg.subject, msg.data, dict(msg.headers or {}), msg.metadata.num_delivered)
+        return cls(msg.subject, msg.data, msg.headers or {}, _delivered(msg))
 
     @property
     def event_id(self) -> str:
         return self.headers.get(MSG_ID_HEADER, "")
+
+
+def _delivered(msg: Msg) -> int:
+    """How often the broker has delivered ``msg``: read from its reply subject
+    (``$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>``) by hand, as
+    nats-py's ``metadata`` builds its times and sequence pairs too, some 8 us a message."""
+    tokens = (msg.reply or "").split(".")
+    if len(tokens) == 9 and tokens[0] == "$JS" and tokens[1] == "ACK" and tokens[4].isdigit():
+        return int(tokens[4])
+    return msg.metadata.num_delivered  # the longer form, with a domain and an account
 
 
 def _published_at(headers: Mapping[str, str]) -> datetime | None:
