@@ -188,7 +188,7 @@ async def test_a_shipment_withdrawn_while_its_wave_is_packed_stays_withdrawn_and
     ).shipments
     async with logistics.database.connection() as conn:
         wave = await waves.get(conn, shipment.wave_id)
-        loaded = [c.shipment for c in await shipment_store.in_closing_wave(conn, wave.wave_id)]
+        loaded = await shipment_store.waiting_in_wave(conn, wave.wave_id)
     # The cancellation commits between the close loading the wave and packing it.
     async with logistics.database.transaction() as conn:
         await shipment_store.withdraw(conn, cancelled, "buyer cancelled", actor="cs-1", at=datetime.now(UTC))

@@ -44,7 +44,7 @@ def order(
 
 def waiting(shipment_id: str, order_id: str, *, buyer: str = "buyer-77", address: Address = HOME,
             carrier: str = "sf", notes: str = "", shop: str = "tmall-flagship") -> WaitingShipment:  # fmt: skip
-    return WaitingShipment(shipment_id, order_id, shop, buyer, address, carrier, notes, (("TEA", 1),))
+    return WaitingShipment(shipment_id, order_id, shop, buyer, address, carrier, notes)
 
 
 def test_log_1_a_split_order_becomes_one_shipment_per_address_with_stable_ids() -> None:

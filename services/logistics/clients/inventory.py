@@ -13,7 +13,7 @@ from shop.inventory.v1 import inventory_pb2_grpc
 from libs import config, identity
 from libs.errors import NotFound
 from libs.grpc_client import call, open_channel
-from services.logistics.domain.shipments import WaitingShipment
+from services.logistics.domain.shipments import ShipmentToPick
 from services.logistics.store.shipments import PickedLot
 
 #: Shipments per allocation call: the inventory service's limit (fewer calls spread their fixed statements).
@@ -38,7 +38,7 @@ class InventoryClient:
         self.stub = inventory_pb2_grpc.InventoryServiceStub(self.channel)
 
     def allocate_in_turn(
-        self, shipments: Sequence[WaitingShipment], *, caller: identity.Identity
+        self, shipments: Sequence[ShipmentToPick], *, caller: identity.Identity
     ) -> list[asyncio.Future[Allocation]]:
         """Asks for the lots kept for each shipment, first in first out (INV-11), ``CHUNK`` shipments a call,
         and returns the calls in order: each gives those shipments' lots and the refused ones with why.
@@ -49,7 +49,7 @@ class InventoryClient:
         ones left."""
         gate = asyncio.Semaphore(CALLS_IN_FLIGHT)  # waiters are served in turn: the chunks go in order
 
-        async def in_turn(chunk: Sequence[WaitingShipment]) -> Allocation:
+        async def in_turn(chunk: Sequence[ShipmentToPick]) -> Allocation:
             async with gate:
                 return await self._allocate(chunk, caller)
 
@@ -58,7 +58,7 @@ class InventoryClient:
             for start in range(0, len(shipments), CHUNK)
         ]
 
-    async def _allocate(self, chunk: Sequence[WaitingShipment], caller: identity.Identity) -> Allocation:
+    async def _allocate(self, chunk: Sequence[ShipmentToPick], caller: identity.Identity) -> Allocation:
         # Built in place (``add``): a message made apart is copied into the list, twice the cost.
         request = pb.AllocatePicksRequest()
         for s in chunk:

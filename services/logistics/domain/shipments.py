@@ -183,6 +183,14 @@ class WaitingShipment:
     address: Address
     carrier_code: str
     notes: str
+
+
+@dataclass(frozen=True)
+class ShipmentToPick:
+    """A shipment of a closing wave as the inventory service is asked for its lots: its order and units."""
+
+    shipment_id: str
+    order_id: str
     lines: tuple[tuple[str, int], ...]
 
 

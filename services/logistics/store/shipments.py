@@ -7,6 +7,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import groupby
+from operator import itemgetter
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -20,6 +22,7 @@ from services.logistics.domain.shipments import (
     NewShipment,
     ParcelStatus,
     ShipmentStatus,
+    ShipmentToPick,
     WaitingShipment,
 )
 from services.logistics.store.tables import (
@@ -219,59 +222,55 @@ async def of_parcels(conn: AsyncConnection, parcel_ids: Sequence[str]) -> list[S
 
 # A closing wave's shipments as merging sees them: only the columns it reads, by position (a wave has
 # 10,000; the full StoredShipment with its parcel and picks costs three times as much to load).
-_CLOSING = (
+_WAITING = (
     shipments.c.shipment_id, shipments.c.order_id, shipments.c.shop_code, shipments.c.buyer_id,
     shipments.c.recipient, shipments.c.phone, shipments.c.province, shipments.c.city, shipments.c.district,
     shipments.c.street, shipments.c.carrier_code, shipments.c.buyer_message, shipments.c.service_note,
-    shipments.c.status,
-    # Whether an earlier attempt recorded its lots: then it is not asked for again.
-    sa.select(shipment_picks.c.shipment_id).where(shipment_picks.c.shipment_id == shipments.c.shipment_id).exists(),
 )  # fmt: skip
-_IN_CLOSING_WAVE = (
-    sa.select(*_CLOSING)
+_RELEASE_ORDER = (shipments.c.released_at, shipments.c.order_id, shipments.c.shipment_no)
+_WAITING_IN_WAVE = (
+    sa.select(*_WAITING)
+    .where(shipments.c.wave_id == sa.bindparam("wave_id"), shipments.c.status == ShipmentStatus.WAITING.value)
+    .order_by(*_RELEASE_ORDER)
+)
+_TO_PICK = (
+    sa.select(shipment_lines.c.shipment_id, shipments.c.order_id, shipment_lines.c.sku_code, shipment_lines.c.quantity)
+    .join(shipments, shipments.c.shipment_id == shipment_lines.c.shipment_id)
     .where(
         shipments.c.wave_id == sa.bindparam("wave_id"),
         shipments.c.status.in_([ShipmentStatus.WAITING.value, ShipmentStatus.IN_PARCEL.value]),
+        # An earlier attempt recorded its lots: not asked for again.
+        ~sa.select(shipment_picks.c.shipment_id).where(shipment_picks.c.shipment_id == shipments.c.shipment_id).exists(),
     )
-    .order_by(shipments.c.released_at, shipments.c.order_id, shipments.c.shipment_no)
-)
-_LINES_IN_WAVE = (
-    sa.select(shipment_lines.c.shipment_id, shipment_lines.c.sku_code, shipment_lines.c.quantity)
-    .join(shipments, shipments.c.shipment_id == shipment_lines.c.shipment_id)
-    .where(shipments.c.wave_id == sa.bindparam("wave_id"))
-    .order_by(shipment_lines.c.sku_code)
-)
+    .order_by(*_RELEASE_ORDER, shipment_lines.c.sku_code)
+)  # fmt: skip
 
 
-@dataclass(frozen=True)
-class ClosingShipment:
-    """A shipment of a closing wave: as merging sees it, where it stands, and whether its lots are kept."""
-
-    shipment: WaitingShipment
-    status: ShipmentStatus
-    picked: bool
-
-
-async def in_closing_wave(conn: AsyncConnection, wave_id: str) -> list[ClosingShipment]:
-    """The wave's shipments that closing packs (``waiting``) or picks (``in_parcel``), with their lines,
-    in release order; one withdrawn (ORD-5) or set aside on hold is not among them."""
-    lines: dict[str, list[tuple[str, int]]] = defaultdict(list)
-    for shipment_id, sku_code, quantity in await conn.execute(_LINES_IN_WAVE, {"wave_id": wave_id}):
-        lines[shipment_id].append((sku_code, int(quantity)))
+async def to_pick(conn: AsyncConnection, wave_id: str) -> list[ShipmentToPick]:
+    """The closing wave's shipments whose lots the inventory service is asked for: those closing packs
+    (``waiting``) or packed (``in_parcel``) and whose lots no earlier attempt recorded, with their lines, in
+    release order. One statement over the lines, so that the calls can go out before the rest is loaded."""
     return [
-        ClosingShipment(
-            WaitingShipment(
-                shipment_id, order_id, shop_code, buyer_id,
-                Address(recipient, phone, province, city, district, street), carrier_code,
-                _notes(buyer_message, service_note), tuple(lines[shipment_id]),
-            ),
-            ShipmentStatus(status),
-            picked,
+        ShipmentToPick(shipment_id, order_id, tuple((sku, int(quantity)) for _, _, sku, quantity in rows))
+        for (shipment_id, order_id), rows in groupby(
+            await conn.execute(_TO_PICK, {"wave_id": wave_id}), key=itemgetter(0, 1)
+        )
+    ]
+
+
+async def waiting_in_wave(conn: AsyncConnection, wave_id: str) -> list[WaitingShipment]:
+    """The wave's shipments that closing packs (``waiting``), in release order; one withdrawn (ORD-5),
+    set aside on hold or packed already is not among them."""
+    return [
+        WaitingShipment(
+            shipment_id, order_id, shop_code, buyer_id,
+            Address(recipient, phone, province, city, district, street), carrier_code,
+            _notes(buyer_message, service_note),
         )
         for (
             shipment_id, order_id, shop_code, buyer_id, recipient, phone, province, city, district, street,
-            carrier_code, buyer_message, service_note, status, picked,
-        ) in await conn.execute(_IN_CLOSING_WAVE, {"wave_id": wave_id})
+            carrier_code, buyer_message, service_note,
+        ) in await conn.execute(_WAITING_IN_WAVE, {"wave_id": wave_id})
     ]  # fmt: skip
 
 
