@@ -6,6 +6,8 @@ order wave is a few aggregate queries, not 10,000 loaded parcels."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import groupby
+from operator import itemgetter
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -76,38 +78,36 @@ def sku_totals(rows: list[PickRow]) -> list[tuple[str, int]]:
     return sorted(totals.items())
 
 
+_SORTED = (
+    sa.select(parcels.c.print_seq, parcels.c.parcel_id, parcels.c.carrier_code, shipments.c.order_id,
+              shipment_lines.c.sku_code, shipment_lines.c.quantity)
+    .join(shipments, shipments.c.parcel_id == parcels.c.parcel_id)
+    .join(shipment_lines, shipment_lines.c.shipment_id == shipments.c.shipment_id)
+    .where(
+        parcels.c.wave_id == sa.bindparam("wave_id"),
+        parcels.c.status != ParcelStatus.WITHDRAWN.value,
+        shipments.c.wave_id == sa.bindparam("wave_id"),
+        shipments.c.status != ShipmentStatus.WITHDRAWN.value,
+    )
+    .order_by(parcels.c.print_seq, shipment_lines.c.sku_code, shipments.c.order_id)
+)  # fmt: skip
+
+
 async def sort_list(conn: AsyncConnection, wave_id: str) -> list[SortRow]:
-    """Each parcel still picked, in print order, with its orders and the units it must hold."""
+    """Each parcel still picked, in print order, with its orders and the units it must hold: one statement
+    over the parcels' lines, summed per SKU here (a merged parcel's orders may carry the same SKU). A
+    parcel is withdrawn once none of its shipments ships any more, so each one read has lines."""
     await _whole_wave(conn)
-    shipping = sa.and_(shipments.c.wave_id == wave_id, shipments.c.status != ShipmentStatus.WITHDRAWN.value)
-    heads = (
-        await conn.execute(
-            sa.select(parcels.c.parcel_id, parcels.c.print_seq, parcels.c.carrier_code)
-            .where(parcels.c.wave_id == wave_id, parcels.c.status != ParcelStatus.WITHDRAWN.value)
-            .order_by(parcels.c.print_seq)
-        )
-    ).all()
+    made: list[SortRow] = []
     # Rows unpacked by position: reading a row's field by name costs about a microsecond, and a big wave's
     # sort list reads tens of thousands.
-    orders: dict[str, list[str]] = {}
-    for parcel_id, order_id in await conn.execute(
-        sa.select(shipments.c.parcel_id, shipments.c.order_id)
-        .where(shipping, shipments.c.parcel_id.is_not(None))
-        .distinct()
-        .order_by(shipments.c.parcel_id, shipments.c.order_id)
+    for (print_seq, parcel_id, carrier_code), rows in groupby(
+        await conn.execute(_SORTED, {"wave_id": wave_id}), key=itemgetter(0, 1, 2)
     ):
-        orders.setdefault(parcel_id, []).append(order_id)
-    lines: dict[str, list[tuple[str, int]]] = {}
-    for parcel_id, sku_code, units in await conn.execute(
-        sa.select(shipments.c.parcel_id, shipment_lines.c.sku_code, sa.func.sum(shipment_lines.c.quantity))
-        .join(shipments, shipments.c.shipment_id == shipment_lines.c.shipment_id)
-        .where(shipping, shipments.c.parcel_id.is_not(None))
-        .group_by(shipments.c.parcel_id, shipment_lines.c.sku_code)
-        .order_by(shipments.c.parcel_id, shipment_lines.c.sku_code)
-    ):
-        lines.setdefault(parcel_id, []).append((sku_code, int(units)))
-    return [
-        SortRow(print_seq, parcel_id, tuple(orders.get(parcel_id, ())), carrier_code,
-                tuple(lines.get(parcel_id, ())))
-        for parcel_id, print_seq, carrier_code in heads
-    ]  # fmt: skip
+        orders: set[str] = set()
+        units: dict[str, int] = {}
+        for _, _, _, order_id, sku_code, quantity in rows:
+            orders.add(order_id)
+            units[sku_code] = units.get(sku_code, 0) + quantity
+        made.append(SortRow(print_seq, parcel_id, tuple(sorted(orders)), carrier_code, tuple(units.items())))
+    return made
