@@ -44,7 +44,18 @@ class HttpConnection:
         self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
 
     async def send(self, request: bytes) -> int:
-        """Sends ``request`` and returns the reply's status, reconnecting once if the server closed."""
+        """Sends ``request`` and returns the reply's status. A kept-alive connection that the server closed
+        while it was idle (uvicorn closes one after 5 s) answers nothing: it is opened again once and the
+        request sent again, as HTTP clients do, since the server never read it."""
+        reused = self._streams is not None
+        try:
+            return await self._send(request)
+        except (ConnectionError, asyncio.IncompleteReadError) as err:
+            if not reused or (isinstance(err, asyncio.IncompleteReadError) and err.partial):
+                raise
+            return await self._send(request)
+
+    async def _send(self, request: bytes) -> int:
         if self._streams is None:
             self._streams = await asyncio.open_connection(self.host, self.port)
         reader, writer = self._streams
