@@ -34,17 +34,12 @@ def released_order(e: orders_events.OrderReleased) -> ReleasedOrder:
         buyer_id=e.buyer_id,
         shipments=tuple(
             ReleasedShipment(
-                Address(
-                    s.address.recipient,
-                    s.address.phone,
-                    s.address.province,
-                    s.address.city,
-                    s.address.district,
-                    s.address.street,
-                ),
+                Address(a.recipient, a.phone, a.province, a.city, a.district, a.street),
                 tuple([(line.sku_code, line.quantity) for line in s.lines]),
             )
             for s in e.shipments
+            # Each read of a nested message makes a new wrapper of it: read once.
+            for a in (s.address,)
         ),
         carrier_code=e.carrier_code,
         buyer_message=e.buyer_message,
