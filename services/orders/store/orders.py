@@ -8,6 +8,7 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from libs.db import advisory_lock_key
 from libs.errors import NotFound
 from services.orders.domain.intake import Channel
 from services.orders.domain.states import OrderStatus, ReservationState, TimelineEntry
@@ -80,10 +81,17 @@ async def exceptions(conn: AsyncConnection, limit: int) -> list[str]:
     return [str(r) for r in rows]
 
 
+#: Reviewers claim their batches in turn (``due_for_review``).
+_CLAIMS = advisory_lock_key("orders.review_claims")
+
+
 async def due_for_review(conn: AsyncConnection, limit: int) -> list[str]:
     """Paid orders no review has started on, the earliest paid first (ORD-2, ORD-6): locked with SKIP
     LOCKED, so automatic reviewers in several replicas take different orders and never wait on a
-    person's review of the same order."""
+    person's review of the same order. Claims take turns (a lock held until the caller's transaction
+    ends): two reviewers woken by the same commit would otherwise split its few orders between them,
+    and the later-paid half could reserve the last units before the earlier-paid one."""
+    await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_CLAIMS)))
     rows = (
         await conn.execute(
             sa.select(orders.c.order_id)
