@@ -115,7 +115,7 @@ shipment_lines = sa.Table(
 shipment_picks = sa.Table(
     "shipment_picks",
     metadata,
-    # Written for the shipments of the closing wave, whose row lock the close holds: no per-row key check.
+    # Written for shipments the close has just read, and shipments are never deleted: no per-row key check.
     sa.Column("shipment_id", sa.Text, primary_key=True),
     sa.Column("sku_code", sa.Text, primary_key=True),
     sa.Column("lot_id", sa.Text, primary_key=True),

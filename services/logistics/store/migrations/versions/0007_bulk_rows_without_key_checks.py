@@ -2,9 +2,10 @@
 the shipments' parcel index covers packed shipments only.
 
 A foreign key's check runs for each inserted row and locks the parent row again (``FOR KEY SHARE``):
-10,000 checks of one wave for a wave's shipments, 15,000 for their lines. Each of these rows is written in
-the transaction that has just written or locked its parent (``waves.join``, ``shipments.add``,
-``waves.start_closing``), and neither waves nor shipments are ever deleted. A shipment gets its parcel only
+10,000 checks of one wave for a wave's shipments, 15,000 for their lines. Shipments, their lines and
+parcels are written in the transaction that has just written or locked their parent (``waves.join``,
+``shipments.add``, ``waves.start_closing``); a close's picks are written for shipments it has just read;
+and neither waves nor shipments are ever deleted. A shipment gets its parcel only
 when its wave closes, so a release no longer writes to the parcel index.
 
 Revision ID: 0007
