@@ -72,3 +72,22 @@ async def test_many_rows_do_nothing_on_conflict_and_return_what_they_wrote(db):
     assert sorted(first) == ["A", "B"]
     assert again == ["C"]
     assert [tuple(r) for r in rows] == [("A", 1), ("B", 2), ("C", 3)]
+
+
+async def test_rows_held_as_column_lists_insert_as_rows_given_one_by_one(db):
+    names = ("sku_code", "quantity")
+    statement = bulk.insert_rows(tins, names)
+    async with db.transaction() as conn:
+        await conn.execute(statement, bulk.given_columns(names, [["A", "B"], [1, 2]]))
+        rows = (
+            await conn.execute(sa.select(tins.c.sku_code, tins.c.quantity).order_by(tins.c.sku_code))
+        ).all()
+    assert [tuple(r) for r in rows] == [("A", 1), ("B", 2)]
+    assert bulk.given_columns(names, [["A", "B"], [1, 2]]) == bulk.columns(names, [("A", 1), ("B", 2)])
+
+
+def test_column_lists_of_different_lengths_are_refused_before_any_statement():
+    with pytest.raises(ValueError, match="2 columns of one length"):
+        bulk.given_columns(("sku_code", "quantity"), [["A", "B"], [1]])
+    with pytest.raises(ValueError, match="2 columns"):
+        bulk.given_columns(("sku_code", "quantity"), [["A"]])

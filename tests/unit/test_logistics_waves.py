@@ -3,6 +3,7 @@ printed first only in the last wave of the day."""
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
@@ -14,6 +15,7 @@ from services.logistics.domain.waves import (
     DEFAULT_SCHEDULE,
     CutoffSchedule,
     ParcelToPrint,
+    WaveClock,
     WaveSlot,
     cutoff_overrides,
     print_order,
@@ -155,6 +157,43 @@ def test_log1_the_day_before_an_override_rolls_into_the_override_days_first_wave
     assert key(slot_for(local(eve, 23, 59))) == wave(PROMO_DAY, 10, 30)
     # Before the eve's own last cut-off the eve's ordinary schedule still applies.
     assert key(slot_for(local(eve, 17, 29), overrides=OVERRIDES)) == wave(eve, 17, 30)
+
+
+def _boundaries(days: list[date]) -> list[datetime]:
+    """Every cut-off of ``days`` (normal and override schedules), a microsecond before, at and after."""
+    found = []
+    for day in days:
+        for cutoff in (*DEFAULT_CUTOFFS, *PROMO.cutoffs):
+            at = local(day, cutoff.hour, cutoff.minute)
+            found += [at - timedelta(microseconds=1), at, at + timedelta(microseconds=1)]
+    return found
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_log1_a_wave_clock_places_a_burst_as_slot_for_does(seed: int) -> None:
+    """A burst's releases placed through one clock land where ``slot_for`` puts each of them, whatever
+    order they come in: boundaries to the microsecond, midnight, an override day and its eve, UTC."""
+    days = [PROMO_DAY - timedelta(days=1), PROMO_DAY, PROMO_DAY + timedelta(days=1)]
+    rng = random.Random(seed)
+    start = local(days[0], 0, 0)
+    spread = [start + timedelta(seconds=rng.uniform(0, 3 * 86_400)) for _ in range(2_000)]
+    releases = [*_boundaries(days), *spread, *(r.astimezone(UTC) for r in spread[:200])]
+    rng.shuffle(releases)
+    clock = WaveClock(DEFAULT_SCHEDULE, OVERRIDES)
+    for released in releases:
+        assert clock.slot_for(released) == slot_for(released, overrides=OVERRIDES), released
+    # Sorted as a burst mostly arrives: the same answers from a fresh clock.
+    clock = WaveClock(DEFAULT_SCHEDULE, OVERRIDES)
+    for released in sorted(releases):
+        assert clock.slot_for(released) == slot_for(released, overrides=OVERRIDES), released
+
+
+def test_log1_a_wave_clock_refuses_naive_times_naming_the_field() -> None:
+    clock = WaveClock()
+    clock.slot_for(local(DAY, 9, 0))  # a stretch 09:00-10:30 is known; a naive 10:00 is still refused
+    with pytest.raises(InvalidArgument) as refused:
+        clock.slot_for(datetime(2026, 12, 1, 10, 0))
+    assert refused.value.violations[0].field == "released_at"
 
 
 def test_log1_a_custom_normal_schedule_is_used_on_ordinary_days() -> None:

@@ -63,7 +63,7 @@ class ExchangesApi:
         )
         async with self.db.transaction() as conn:
             wave_id = await waves.join(conn, waves.DEFAULT_WAREHOUSE, at)
-            await shipments.add(conn, [new], {new.shipment_id: wave_id})
+            await shipments.add(conn, shipments.NewShipments.of([new], wave_id))
             created = await shipments.get(conn, new.shipment_id)
         return pb.CreateExchangeShipmentResponse(shipment=shipment_to_pb(created))
 

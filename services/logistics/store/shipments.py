@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import groupby
 from operator import itemgetter
@@ -13,7 +13,7 @@ from operator import itemgetter
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.bulk import any_of, columns, insert_rows
+from libs.bulk import any_of, given_columns, insert_rows
 from libs.errors import FailedPrecondition, NotFound
 from libs.upsert import insert
 from services.logistics.domain.shipments import (
@@ -89,25 +89,75 @@ _LINE_COLUMNS = ("shipment_id", "sku_code", "quantity")
 _ADD_LINES = insert_rows(shipment_lines, _LINE_COLUMNS).on_conflict_do_nothing()
 
 
-async def add(conn: AsyncConnection, new: Sequence[NewShipment], wave_of: dict[str, str]) -> None:
-    """Creates the shipments in their waves (``wave_of`` by shipment id); ones that exist already are
-    left as they are. Two statements for any batch size (rows as arrays)."""
-    if not new:
+@dataclass
+class NewShipments:
+    """Shipments to create, held as one list per column of ``shipments`` (and ``line_*`` of
+    ``shipment_lines``). A burst of releases makes thousands at a time: appending each value to its
+    column's list is the least a row can cost to make, and the lists go to the database as they are."""
+
+    shipment_id: list[str] = field(default_factory=list)
+    order_id: list[str] = field(default_factory=list)
+    shipment_no: list[int] = field(default_factory=list)
+    channel: list[str] = field(default_factory=list)
+    channel_order_id: list[str] = field(default_factory=list)
+    shop_code: list[str] = field(default_factory=list)
+    buyer_id: list[str] = field(default_factory=list)
+    recipient: list[str] = field(default_factory=list)
+    phone: list[str] = field(default_factory=list)
+    province: list[str] = field(default_factory=list)
+    city: list[str] = field(default_factory=list)
+    district: list[str] = field(default_factory=list)
+    street: list[str] = field(default_factory=list)
+    carrier_code: list[str] = field(default_factory=list)
+    buyer_message: list[str] = field(default_factory=list)
+    service_note: list[str] = field(default_factory=list)
+    wave_id: list[str] = field(default_factory=list)
+    status: list[str] = field(default_factory=list)
+    hold_reason: list[str] = field(default_factory=list)
+    released_at: list[datetime] = field(default_factory=list)
+    exchange: list[bool] = field(default_factory=list)
+    line_shipment_id: list[str] = field(default_factory=list)
+    line_sku_code: list[str] = field(default_factory=list)
+    line_quantity: list[int] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, made: Sequence[NewShipment], wave_id: str) -> NewShipments:
+        """The rows of shipments made one by one (``shipments_of``), all in wave ``wave_id``."""
+        new = cls()
+        for s in made:
+            o, a = s.order, s.address
+            values = (
+                s.shipment_id, o.order_id, s.shipment_no, o.channel, o.channel_order_id, o.shop_code,
+                o.buyer_id, a.recipient, a.phone, a.province, a.city, a.district, a.street, s.carrier_code,
+                o.buyer_message, o.service_note, wave_id, status_of(s.hold_reason).value, s.hold_reason,
+                o.released_at, s.exchange,
+            )  # fmt: skip
+            for name, value in zip(_SHIPMENT_COLUMNS, values, strict=True):
+                getattr(new, name).append(value)
+            for sku, quantity in s.lines:
+                new.line_shipment_id.append(s.shipment_id)
+                new.line_sku_code.append(sku)
+                new.line_quantity.append(quantity)
+        return new
+
+
+def status_of(hold_reason: str) -> ShipmentStatus:
+    """A new shipment waits for its wave, or on hold when it has a reason to (no carrier delivers)."""
+    return ShipmentStatus.ON_HOLD if hold_reason else ShipmentStatus.WAITING
+
+
+async def add(conn: AsyncConnection, new: NewShipments) -> None:
+    """Creates the shipments; ones that exist already are left as they are. Two statements for any number
+    (rows as arrays)."""
+    if not new.shipment_id:
         return
-    rows = (
-        (
-            s.shipment_id, s.order.order_id, s.shipment_no, s.order.channel, s.order.channel_order_id,
-            s.order.shop_code, s.order.buyer_id, s.address.recipient, s.address.phone, s.address.province,
-            s.address.city, s.address.district, s.address.street, s.carrier_code, s.order.buyer_message,
-            s.order.service_note, wave_of[s.shipment_id],
-            (ShipmentStatus.ON_HOLD if s.hold_reason else ShipmentStatus.WAITING).value, s.hold_reason,
-            s.order.released_at, s.exchange,
-        )
-        for s in new
-    )  # fmt: skip
-    await conn.execute(_ADD_SHIPMENTS, columns(_SHIPMENT_COLUMNS, rows))
-    lines = ((s.shipment_id, sku, quantity) for s in new for sku, quantity in s.lines)
-    await conn.execute(_ADD_LINES, columns(_LINE_COLUMNS, lines))
+    await conn.execute(
+        _ADD_SHIPMENTS, given_columns(_SHIPMENT_COLUMNS, [getattr(new, name) for name in _SHIPMENT_COLUMNS])
+    )
+    await conn.execute(
+        _ADD_LINES,
+        given_columns(_LINE_COLUMNS, [new.line_shipment_id, new.line_sku_code, new.line_quantity]),
+    )
 
 
 # What a StoredShipment is made of, in the order the rows are unpacked below: by position, because reading a

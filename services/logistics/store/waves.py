@@ -48,11 +48,6 @@ def wave_id_for(warehouse_code: str, slot: WaveSlot) -> str:
     return f"{warehouse_code}-{slot.day:%Y%m%d}-{slot.cutoff:%H%M}"
 
 
-def cutoff_of(slot: WaveSlot) -> datetime:
-    """The wave's cut-off as an instant (Asia/Shanghai wall clock)."""
-    return datetime.combine(slot.day, slot.cutoff, tzinfo=BUSINESS_ZONE)
-
-
 async def join(
     conn: AsyncConnection,
     warehouse_code: str,
@@ -64,7 +59,13 @@ async def join(
     wave closed already (early by the clerk, or at its cut-off before the release arrived) passes the
     order to the next wave. ``plan`` is the warehouse's schedule when the caller has read it already."""
     plan = plan or await schedules.of_warehouse(conn, warehouse_code)
-    slot = slot_for(released_at, plan.normal, plan.overrides)
+    return await join_slot(conn, warehouse_code, slot_for(released_at, plan.normal, plan.overrides), plan)
+
+
+async def join_slot(
+    conn: AsyncConnection, warehouse_code: str, slot: WaveSlot, plan: schedules.WarehouseSchedule
+) -> str:
+    """``join`` for releases already placed in ``slot`` under ``plan`` (``WaveClock``)."""
     while True:
         wave_id = wave_id_for(warehouse_code, slot)
         await conn.execute(
@@ -73,7 +74,7 @@ async def join(
                 wave_id=wave_id,
                 warehouse_code=warehouse_code,
                 business_date=slot.day,
-                cutoff_at=cutoff_of(slot),
+                cutoff_at=slot.cutoff_at,
                 last_of_day=slot.last_of_day,
             )
             .on_conflict_do_nothing(index_elements=[waves.c.wave_id])
@@ -86,7 +87,7 @@ async def join(
         if status == WaveStatus.OPEN.value:
             return wave_id
         # Released "at" the cut-off is strictly after it: the next wave.
-        slot = slot_for(cutoff_of(slot), plan.normal, plan.overrides)
+        slot = slot_for(slot.cutoff_at, plan.normal, plan.overrides)
 
 
 def _slot(business_date: date, cutoff_at: datetime, last_of_day: bool) -> WaveSlot:
