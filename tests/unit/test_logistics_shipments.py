@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import uuid
 from datetime import UTC, date, datetime, time
 
@@ -104,6 +105,49 @@ def test_merged_parcels_join_one_buyer_shop_address_and_carrier_only() -> None:
         parcel_id_for("MAIN-20261201-1030", 1),
         "MAIN-20261201-1030-00002",
     ]
+
+
+def _merged_by_definition(shipments: list[WaitingShipment], slot: WaveSlot) -> list[list[str]]:
+    """合单 as stated: shipments without a note that share shop, buyer, door and carrier form one parcel,
+    placed by its first shipment (by order, then shipment id); parcels in print order."""
+    groups: dict[tuple[object, ...], list[WaitingShipment]] = {}
+    for s in sorted(shipments, key=lambda s: (s.order_id, s.shipment_id)):
+        key = (
+            ("alone", s.shipment_id)
+            if s.notes.strip()
+            else (s.shop_code, s.buyer_id, s.address.same_door(), s.carrier_code)
+        )
+        groups.setdefault(key, []).append(s)
+    firsts = sorted(groups.values(), key=lambda g: (g[0].order_id, g[0].shipment_id))
+    last = slot.last_of_day
+    ordered = sorted(firsts, key=lambda g: (last and g[0].carrier_code != "sf", g[0].order_id))
+    return [[s.shipment_id for s in g] for g in ordered]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_merged_parcels_of_a_large_wave_follow_the_definition(seed: int) -> None:
+    """Hundreds of shipments, few buyers, doors written with other case and spacing, split orders, notes,
+    two carriers: the parcels and their print order are the definition's, in either kind of wave."""
+    rng = random.Random(seed)
+    doors = [
+        HOME,
+        WORK,
+        Address(" WANG fang ", "13812345678", "Zhejiang", "hangzhou", "XIHU", "18  Longjing Road"),
+    ]
+    shipments = [
+        waiting(
+            f"s{n:04d}", f"o-{rng.randrange(300):03d}", buyer=f"b{rng.randrange(40)}", address=rng.choice(doors),
+            carrier=rng.choice(["sf", "zto"]), notes=rng.choice(["", "", "", " ", "gift wrap"]),
+            shop=rng.choice(["tmall-flagship", "jd-store"]),
+        )
+        for n in range(600)
+    ]  # fmt: skip
+    for slot in (FIRST, LAST):
+        planned = parcels_of("W", slot, shipments)
+        assert [[s.shipment_id for s in p.shipments] for p in planned] == _merged_by_definition(
+            shipments, slot
+        )
+        assert [p.print_seq for p in planned] == list(range(1, len(planned) + 1))
 
 
 def test_log_1_sf_parcels_print_first_in_the_last_wave_only() -> None:

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from operator import attrgetter
 
 from libs.errors import Violations
 from services.logistics.domain.carriers import Carrier, CarrierChoice, choose_carrier
@@ -228,17 +229,28 @@ def parcel_id_for(wave_id: str, print_seq: int) -> str:
 def parcels_of(wave_id: str, slot: WaveSlot, shipments: Sequence[WaitingShipment]) -> list[PlannedParcel]:
     """The parcels a closing wave packs its shipments into (合单), in print order (LOG-1: SF Express first
     in the day's last wave), numbered from 1."""
-    groups: dict[tuple[object, ...], list[WaitingShipment]] = {}
-    for s in sorted(shipments, key=lambda s: (s.order_id, s.shipment_id)):
-        key: tuple[object, ...]
+    alone: list[list[WaitingShipment]] = []
+    # Shipments may share a parcel only with the same shop, buyer and carrier; only among those is the
+    # address compared, which is the costly part (most buyers have one order in a wave).
+    same_buyer: dict[tuple[str, str, str], list[WaitingShipment]] = {}
+    for s in sorted(shipments, key=attrgetter("order_id", "shipment_id")):
         if s.notes.strip():
-            key = ("alone", s.shipment_id)
+            alone.append([s])
         else:
-            key = ("merge", s.shop_code, s.buyer_id, s.address.same_door(), s.carrier_code)
-        groups.setdefault(key, []).append(s)
+            same_buyer.setdefault((s.shop_code, s.buyer_id, s.carrier_code), []).append(s)
+    groups = alone
+    for members in same_buyer.values():
+        if len(members) == 1:
+            groups.append(members)
+            continue
+        by_door: dict[tuple[str, ...], list[WaitingShipment]] = {}
+        for s in members:
+            by_door.setdefault(s.address.same_door(), []).append(s)
+        groups.extend(by_door.values())
+    # Each group in the place of its first shipment, as the stable print order expects.
+    groups.sort(key=lambda members: (members[0].order_id, members[0].shipment_id))
     ordered = print_order(
-        [_Group(members[0].order_id, members[0].carrier_code, tuple(members)) for members in groups.values()],
-        slot,
+        [_Group(members[0].order_id, members[0].carrier_code, tuple(members)) for members in groups], slot
     )
     return [
         PlannedParcel(parcel_id_for(wave_id, seq), seq, g.carrier_code, g.shipments)
