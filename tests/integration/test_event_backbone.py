@@ -463,6 +463,22 @@ def _parent(sampled: bool) -> str:
     return f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-{'01' if sampled else '00'}"
 
 
+async def test_a_batch_applies_only_the_events_the_inbox_has_not_seen(orders_db):
+    """Exactly once within and across batches: an event seen in an earlier batch, or twice in this one, has
+    one effect; the applier answers the events it applied now."""
+    subscriptions = Subscriptions("orders")
+    subscriptions.on(inventory_events.StockAvailable)(effects_handler())
+    subscription = subscriptions.for_subject(STREAM_SUBJECT)
+    assert subscription is not None
+    applier = Applier(orders_db, orders_kit.inbox, subscription)
+    earlier, new = _delivery(_parent(False), "EARLIER"), _delivery(_parent(False), "NEW")
+    assert await applier.apply([earlier]) == {uuid.UUID(earlier.event_id)}
+    assert await applier.apply([earlier, new, new]) == {uuid.UUID(new.event_id)}
+    assert await applier.apply([new, earlier]) == set()
+    assert await count(orders_db, "SELECT count(*) FROM test_effects") == 2
+    assert await count(orders_db, "SELECT count(*) FROM inbox") == 2
+
+
 async def test_consumer_spans_are_made_for_sampled_flows_and_for_unsampled_ones_only_if_kept(
     orders_db, span_exporter, monkeypatch
 ):
