@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import random
 import uuid
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
+from shop.orders.v1 import events_pb2, orders_pb2
 
 from libs.errors import FailedPrecondition, InvalidArgument
+from libs.timestamps import to_timestamp
+from services.logistics.consumers import new_shipments
 from services.logistics.domain.carriers import Carrier, CarrierChoice, ZonePrice
 from services.logistics.domain.shipments import (
     SHIPMENT_ID_NAMESPACE,
@@ -22,7 +25,7 @@ from services.logistics.domain.shipments import (
     shipment_id_for,
     shipments_of,
 )
-from services.logistics.domain.waves import WaveSlot
+from services.logistics.domain.waves import WaveClock, WaveSlot, slot_for
 
 HOME = Address("Wang Fang", "13812345678", "Zhejiang", "Hangzhou", "Xihu", "18 Longjing Road")
 WORK = Address("Wang Fang", "13812345678", "Zhejiang", "Hangzhou", "Binjiang", "99 Wangshang Road")
@@ -186,3 +189,55 @@ def test_log_8_an_exchange_shipment_is_marked_kept_apart_and_every_bad_field_is_
             "EX-3", original_order_id="", shop_code="s", address=replace_province(HOME, "Tibet"),
             lines=[("TEA", 1)], carrier_code="", reason="r", carriers=[SF], at=AT,
         )  # fmt: skip
+
+
+def test_log_1_log_7_releases_become_rows_one_shipment_per_address_with_carrier_and_wave() -> None:
+    """The consumer's reading of OrderReleased events: an ORD-7 split makes one row per address, numbered
+    as ``shipments_of`` numbers them; each row has its carrier, or no carrier and why (on hold); lines
+    follow their shipment; each shipment is placed in the wave of its release."""
+
+    def address(province: str, street: str) -> orders_pb2.Address:
+        return orders_pb2.Address(recipient="Wang Fang", phone="13812345678", province=province,
+                                  city="Hangzhou", district="Xihu", street=street)  # fmt: skip
+
+    line = events_pb2.OrderReleased.Line
+    shipment = events_pb2.OrderReleased.Shipment
+    at = datetime(2026, 12, 1, 2, 29, 59, tzinfo=UTC)  # 10:29:59 in Shanghai: the 10:30 wave
+    split = events_pb2.OrderReleased(
+        order_id="o-1", channel="tmall", channel_order_id="TM-1", shop_code="tmall-flagship", buyer_id="b-1",
+        shipments=[shipment(address=address("Zhejiang", "18 Longjing Road"), lines=[line(sku_code="TEA", quantity=2)]),
+                   shipment(address=address("Xinjiang", "1 Tianshan Road"),
+                            lines=[line(sku_code="CUP", quantity=1), line(sku_code="TEA", quantity=1)])],
+        service_note="call first", released_at=to_timestamp(at),
+    )  # fmt: skip
+    later = events_pb2.OrderReleased(
+        order_id="o-2", channel="jd", channel_order_id="JD-2", shop_code="jd-store", buyer_id="b-2",
+        shipments=[shipment(address=address("Tibet", "2 Barkhor Street"), lines=[line(sku_code="TEA", quantity=1)])],
+        carrier_code="sf", released_at=to_timestamp(at + timedelta(seconds=1)),
+    )  # fmt: skip
+    new, slots = new_shipments([split, later], CarrierChoice([SF, ZTO]), WaveClock())
+    assert new.shipment_id == [
+        shipment_id_for("o-1", 1),
+        shipment_id_for("o-1", 2),
+        shipment_id_for("o-2", 1),
+    ]
+    assert new.shipment_no == [1, 2, 1]
+    assert new.order_id == ["o-1", "o-1", "o-2"]
+    assert new.province == ["Zhejiang", "Xinjiang", "Tibet"]
+    assert new.street == ["18 Longjing Road", "1 Tianshan Road", "2 Barkhor Street"]
+    assert new.channel_order_id == ["TM-1", "TM-1", "JD-2"]
+    assert new.service_note == ["call first", "call first", ""]
+    # SF is faster in Zhejiang; only ZTO covers Xinjiang; no one covers Tibet, so it waits on hold.
+    assert new.carrier_code == ["sf", "zto", ""]
+    assert new.status == ["waiting", "waiting", "on_hold"]
+    assert new.hold_reason[:2] == ["", ""] and "Tibet" in new.hold_reason[2]
+    assert list(zip(new.line_shipment_id, new.line_sku_code, new.line_quantity, strict=True)) == [
+        (shipment_id_for("o-1", 1), "TEA", 2),
+        (shipment_id_for("o-1", 2), "CUP", 1),
+        (shipment_id_for("o-1", 2), "TEA", 1),
+        (shipment_id_for("o-2", 1), "TEA", 1),
+    ]
+    assert new.released_at == [at, at, at + timedelta(seconds=1)]
+    # 10:29:59 joins the 10:30 wave; one second later is 10:30:00, the 12:00 wave.
+    assert slots == [slot_for(at), slot_for(at), slot_for(at + timedelta(seconds=1))]
+    assert [s.cutoff for s in slots] == [time(10, 30), time(10, 30), time(12, 0)]
