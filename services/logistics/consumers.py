@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from libs.subscriptions import Received, Subscriptions
 from libs.timestamps import from_timestamp
 from services.logistics.domain.carriers import CarrierChoice
-from services.logistics.domain.shipments import shipment_id_for
+from services.logistics.domain.shipments import new_status, shipment_id_for
 from services.logistics.domain.waves import WaveClock, WaveSlot
 from services.logistics.store import carriers, schedules, shipments, waves
 
@@ -52,7 +52,7 @@ def new_shipments(
             new.carrier_code.append(carrier_code)
             new.buyer_message.append(e.buyer_message)
             new.service_note.append(e.service_note)
-            new.status.append(shipments.status_of(hold_reason).value)
+            new.status.append(new_status(hold_reason).value)
             new.hold_reason.append(hold_reason)
             new.released_at.append(released_at)
             new.exchange.append(False)

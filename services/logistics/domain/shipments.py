@@ -100,6 +100,11 @@ class NewShipment:
     exchange: bool = False
 
 
+def new_status(hold_reason: str) -> ShipmentStatus:
+    """A new shipment waits for its wave, or on hold when there is a reason to (no carrier delivers)."""
+    return ShipmentStatus.ON_HOLD if hold_reason else ShipmentStatus.WAITING
+
+
 def shipment_id_for(order_id: str, shipment_no: int) -> str:
     """The shipment's id, the same however often the release is applied: the name-based (version 5) UUID
     of ``<order id>/<number>``, written out by hand, as ``uuid.uuid5`` costs five times more."""

@@ -24,6 +24,7 @@ from services.logistics.domain.shipments import (
     ShipmentStatus,
     ShipmentToPick,
     WaitingShipment,
+    new_status,
 )
 from services.logistics.store.tables import (
     parcels,
@@ -129,7 +130,7 @@ class NewShipments:
             values = (
                 s.shipment_id, o.order_id, s.shipment_no, o.channel, o.channel_order_id, o.shop_code,
                 o.buyer_id, a.recipient, a.phone, a.province, a.city, a.district, a.street, s.carrier_code,
-                o.buyer_message, o.service_note, wave_id, status_of(s.hold_reason).value, s.hold_reason,
+                o.buyer_message, o.service_note, wave_id, new_status(s.hold_reason).value, s.hold_reason,
                 o.released_at, s.exchange,
             )  # fmt: skip
             for name, value in zip(_SHIPMENT_COLUMNS, values, strict=True):
@@ -139,11 +140,6 @@ class NewShipments:
                 new.line_sku_code.append(sku)
                 new.line_quantity.append(quantity)
         return new
-
-
-def status_of(hold_reason: str) -> ShipmentStatus:
-    """A new shipment waits for its wave, or on hold when it has a reason to (no carrier delivers)."""
-    return ShipmentStatus.ON_HOLD if hold_reason else ShipmentStatus.WAITING
 
 
 async def add(conn: AsyncConnection, new: NewShipments) -> None:
