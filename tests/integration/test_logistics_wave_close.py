@@ -91,11 +91,11 @@ class Asking(InventoryClient):
         self.asked: list[int] = []
         self.nowhere = open_channel(f"127.0.0.1:{free_port()}")
 
-    async def _allocate(self, chunk, caller):  # type: ignore[no-untyped-def]
-        self.asked.append(len(chunk))
+    async def _ask(self, request, caller):  # type: ignore[no-untyped-def]
+        self.asked.append(len(request.shipments))
         if self.cut and len(self.asked) == 2:
             self.stub = inventory_pb2_grpc.InventoryServiceStub(self.nowhere)
-        return await super()._allocate(chunk, caller)
+        return await super()._ask(request, caller)
 
     async def close(self) -> None:
         await self.nowhere.close()

@@ -45,37 +45,27 @@ class InventoryClient:
         ``CALLS_IN_FLIGHT`` are on their way at once, the next one sent as soon as one is answered,
         however fast the caller takes the answers: the inventory service reads a call's reservations while
         it allocates the one before (its stock-level locks, taken in the ledger's one order, queue the calls
-        without deadlock). The calls start at the caller's next await; a caller that gives up cancels the
-        ones left."""
+        without deadlock). A call's request is built before its turn and its answer read after it, so
+        the next call is not held back by either. The calls start at the caller's next await; a caller that
+        gives up cancels the ones left."""
         gate = asyncio.Semaphore(CALLS_IN_FLIGHT)  # waiters are served in turn: the chunks go in order
 
         async def in_turn(chunk: Sequence[ShipmentToPick]) -> Allocation:
+            request = _request(chunk)
             async with gate:
-                return await self._allocate(chunk, caller)
+                reply = await self._ask(request, caller)
+            await asyncio.sleep(0)  # the next call goes out before this answer is read
+            return _answer(reply)
 
         return [
             asyncio.ensure_future(in_turn(shipments[start : start + CHUNK]))
             for start in range(0, len(shipments), CHUNK)
         ]
 
-    async def _allocate(self, chunk: Sequence[ShipmentToPick], caller: identity.Identity) -> Allocation:
-        # Built in place (``add``): a message made apart is copied into the list, twice the cost.
-        request = pb.AllocatePicksRequest()
-        for s in chunk:
-            lines = request.shipments.add(shipment_id=s.shipment_id, order_id=s.order_id).lines
-            for sku, units in s.lines:
-                lines.add(sku_code=sku, quantity=units)
-        reply = await call(self.stub.AllocatePicks, request, caller=caller, max_seconds=60.0)
-        answer = Allocation({}, {})
-        for shipment in reply.shipments:
-            if shipment.refusal:
-                answer.refused[shipment.shipment_id] = shipment.refusal
-            else:
-                answer.picked[shipment.shipment_id] = [
-                    PickedLot(x.sku_code, x.lot_id, x.lot_label, x.bin_code, x.quantity)
-                    for x in shipment.lots
-                ]
-        return answer
+    async def _ask(
+        self, request: pb.AllocatePicksRequest, caller: identity.Identity
+    ) -> pb.AllocatePicksResponse:
+        return await call(self.stub.AllocatePicks, request, caller=caller, max_seconds=60.0)
 
     async def reserve(
         self, order_id: str, shop_code: str, lines: Sequence[tuple[str, int]], *, caller: identity.Identity
@@ -108,3 +98,25 @@ class InventoryClient:
 
     async def close(self) -> None:
         await self.channel.close()
+
+
+def _request(chunk: Sequence[ShipmentToPick]) -> pb.AllocatePicksRequest:
+    # Built in place (``add``): a message made apart is copied into the list, twice the cost.
+    request = pb.AllocatePicksRequest()
+    for s in chunk:
+        lines = request.shipments.add(shipment_id=s.shipment_id, order_id=s.order_id).lines
+        for sku, units in s.lines:
+            lines.add(sku_code=sku, quantity=units)
+    return request
+
+
+def _answer(reply: pb.AllocatePicksResponse) -> Allocation:
+    answer = Allocation({}, {})
+    for shipment in reply.shipments:
+        if shipment.refusal:
+            answer.refused[shipment.shipment_id] = shipment.refusal
+        else:
+            answer.picked[shipment.shipment_id] = [
+                PickedLot(x.sku_code, x.lot_id, x.lot_label, x.bin_code, x.quantity) for x in shipment.lots
+            ]
+    return answer
