@@ -234,16 +234,15 @@ def parcel_id_for(wave_id: str, print_seq: int) -> str:
 def parcels_of(wave_id: str, slot: WaveSlot, shipments: Sequence[WaitingShipment]) -> list[PlannedParcel]:
     """The parcels a closing wave packs its shipments into (合单), in print order (LOG-1: SF Express first
     in the day's last wave), numbered from 1."""
-    alone: list[list[WaitingShipment]] = []
+    groups: list[list[WaitingShipment]] = []  # a noted shipment is a parcel of its own
     # Shipments may share a parcel only with the same shop, buyer and carrier; only among those is the
     # address compared, which is the costly part (most buyers have one order in a wave).
     same_buyer: dict[tuple[str, str, str], list[WaitingShipment]] = {}
     for s in sorted(shipments, key=attrgetter("order_id", "shipment_id")):
         if s.notes.strip():
-            alone.append([s])
+            groups.append([s])
         else:
             same_buyer.setdefault((s.shop_code, s.buyer_id, s.carrier_code), []).append(s)
-    groups = alone
     for members in same_buyer.values():
         if len(members) == 1:
             groups.append(members)
