@@ -4,6 +4,8 @@ reason, and the others are allocated all the same."""
 
 from __future__ import annotations
 
+import asyncio
+
 from shop.inventory.v1 import inventory_pb2 as pb
 
 from tests.conftest import auth
@@ -55,3 +57,27 @@ async def test_shipments_take_the_oldest_units_left_in_turn_and_refusals_name_th
     assert [(x.lot_id, x.quantity) for x in answers["S-2"].lots] == [(old.lot_id, 1), (new.lot_id, 2)]
     assert answers["S-3"].refusal.startswith("MORE_THAN_RESERVED")
     assert [(x.lot_id, x.quantity) for x in answers["S-6"].lots] == [(new.lot_id, 1)]
+
+
+async def test_two_allocations_at_once_for_one_order_keep_one_shipments_lots_once_inv_11_log_2(
+    inventory_stub,
+):
+    """Two replicas closing the same wave ask at once: the order's reservation is locked before its kept
+    units are read, so the second sees the first's lots, gives the same shipment the same ones, and keeps
+    no more than the order reserved."""
+    await stock(inventory_stub, quantity=10, request_id="in-1")
+    await inventory_stub.ReserveStock(reserve("order-1", (SKU, 3)), metadata=SHOP)
+    wave = [to_pick("S-1", "order-1", 2), to_pick("S-2", "order-1", 2)]
+
+    replies = await asyncio.gather(
+        *(
+            inventory_stub.AllocatePicks(pb.AllocatePicksRequest(shipments=wave), metadata=CLERK)
+            for _ in range(4)
+        )
+    )
+
+    for reply in replies:
+        answers = {s.shipment_id: s for s in reply.shipments}
+        assert [x.quantity for x in answers["S-1"].lots] == [2]
+        assert answers["S-2"].refusal.startswith("MORE_THAN_RESERVED: lines: order order-1 has 1 units")
+    assert len({tuple(x.lot_id for x in r.shipments[0].lots) for r in replies}) == 1

@@ -103,25 +103,31 @@ async def allocate(
     the given order: its lots, or why it was refused (no active reservation, more than reserved). A
     shipment allocated before gets its first allocation."""
     checked(shipments)
-    answers: dict[str, list[KeptLot] | DomainError] = dict(
-        await kept_for(conn, [s.shipment_id for s in shipments])
-    )
+    # The orders' reservations are locked before their kept units are read: a concurrent allocation for
+    # the same order (a second replica closing the same wave) waits here and then sees what this one kept.
+    open_units = await reservations.open_units(conn, [s.order_id for s in shipments])
+    kept = await _kept_of_orders(conn, sorted({s.order_id for s in shipments}))
+    again = [s.shipment_id for s in shipments if s.shipment_id in kept.shipment_ids]
+    answers: dict[str, list[KeptLot] | DomainError] = dict(await kept_for(conn, again)) if again else {}
     todo = [s for s in shipments if s.shipment_id not in answers]
     if todo:
-        for shipment_id, answer in (await _allocate_new(conn, todo)).items():
+        for shipment_id, answer in (await _allocate_new(conn, todo, open_units, kept.not_issued)).items():
             answers[shipment_id] = answer
     return [answers[s.shipment_id] for s in shipments]
 
 
 async def _allocate_new(
-    conn: AsyncConnection, shipments: Sequence[ShipmentToPick]
+    conn: AsyncConnection,
+    shipments: Sequence[ShipmentToPick],
+    open_units: dict[str, reservations.OpenUnits],
+    kept_not_issued: dict[tuple[str, str], int],
 ) -> dict[str, list[KeptLot] | DomainError]:
     answers: dict[str, list[KeptLot] | DomainError] = {}
     # What each order may still have kept: reserved, minus issued, minus already kept and not issued.
-    open_units = await reservations.open_units(conn, [s.order_id for s in shipments])
-    room = {order_id: reservation.units for order_id, reservation in open_units.items()}
-    for (order_id, sku), units in (await _kept_not_issued(conn, list(room))).items():
-        room[order_id][sku] = room[order_id].get(sku, 0) - units
+    room = {order_id: dict(reservation.units) for order_id, reservation in open_units.items()}
+    for (order_id, sku), units in kept_not_issued.items():
+        if order_id in room:
+            room[order_id][sku] = room[order_id].get(sku, 0) - units
 
     wanted: list[ShipmentToPick] = []
     for s in shipments:
@@ -214,17 +220,31 @@ class _Shelf:
         return taken
 
 
-async def _kept_not_issued(conn: AsyncConnection, order_ids: list[str]) -> dict[tuple[str, str], int]:
-    if not order_ids:
-        return {}
+@dataclass(frozen=True)
+class _KeptOfOrders:
+    shipment_ids: frozenset[str]  # the orders' shipments with lots kept (issued or not)
+    not_issued: dict[tuple[str, str], int]  # units kept and not yet issued, by (order id, SKU)
+
+
+async def _kept_of_orders(conn: AsyncConnection, order_ids: list[str]) -> _KeptOfOrders:
+    """What is kept for these orders' shipments, in one read by order (a wave's first allocation finds
+    nothing): which shipments have lots, and the units not yet issued per order and SKU."""
+    shipment_ids: set[str] = set()
+    not_issued: dict[tuple[str, str], int] = defaultdict(int)
     rows = await conn.execute(
         sa.select(
-            pick_allocations.c.order_id, pick_allocations.c.sku_code, sa.func.sum(pick_allocations.c.quantity)
-        )
-        .where(any_of(pick_allocations.c.order_id, order_ids), sa.not_(pick_allocations.c.issued))
-        .group_by(pick_allocations.c.order_id, pick_allocations.c.sku_code)
+            pick_allocations.c.shipment_id,
+            pick_allocations.c.order_id,
+            pick_allocations.c.sku_code,
+            pick_allocations.c.quantity,
+            pick_allocations.c.issued,
+        ).where(any_of(pick_allocations.c.order_id, order_ids))
     )
-    return {(r[0], r[1]): int(r[2]) for r in rows}
+    for shipment_id, order_id, sku_code, quantity, issued in rows:
+        shipment_ids.add(shipment_id)
+        if not issued:
+            not_issued[(order_id, sku_code)] += int(quantity)
+    return _KeptOfOrders(frozenset(shipment_ids), dict(not_issued))
 
 
 async def issue_shipment(
