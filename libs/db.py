@@ -62,6 +62,17 @@ def joined(database: Database, conn: sa_async.AsyncConnection) -> Iterator[None]
         _joined.reset(token)
 
 
+@asynccontextmanager
+async def hashing_joins(conn: sa_async.AsyncConnection) -> AsyncIterator[None]:
+    """Within the block, ``conn``'s transaction joins whole tables by hashing, never row by row through an
+    index: for reads that take thousands of rows written since the tables were last analysed. Counting on
+    a few rows, the planner would look each of them up in the other table (10,000 index lookups where one
+    hash join takes a fraction). An error leaves the setting to the transaction, which it ends anyway."""
+    await conn.execute(sa.text("SET LOCAL enable_nestloop = off"))
+    yield
+    await conn.execute(sa.text("SET LOCAL enable_nestloop = on"))
+
+
 def normalize_url(url: str) -> str:
     """Accepts ``postgresql://`` URLs (as libpq and pgserver write them) and selects the psycopg 3 driver."""
     if not url:

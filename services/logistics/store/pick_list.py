@@ -12,6 +12,7 @@ from operator import itemgetter
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from libs.db import hashing_joins
 from services.logistics.domain.shipments import ParcelStatus, ShipmentStatus
 from services.logistics.store.tables import parcels, shipment_lines, shipment_picks, shipments
 
@@ -46,27 +47,19 @@ def _picked(wave_id: str) -> sa.ColumnElement[bool]:
     )
 
 
-async def _whole_wave(conn: AsyncConnection) -> None:
-    """Lets the caller's transaction join whole tables by hashing, not row by row through an index. These
-    reads take every row of the wave, and the statistics lag a close that has just written them: analysed
-    while the wave was open, every shipment's parcel id was null, so the planner counts on one row and
-    would look up 10,000 picks one at a time (70 ms where hashing takes a fraction)."""
-    await conn.execute(sa.text("SET LOCAL enable_nestloop = off"))
-
-
 async def walk(conn: AsyncConnection, wave_id: str) -> list[PickRow]:
     """The lots to take, one row per bin, SKU and lot, in walking order: bin codes are laid out along the
     walking path (aisle-rack-level), so their order is the walk."""
-    await _whole_wave(conn)
-    rows = await conn.execute(
-        sa.select(shipment_picks.c.bin_code, shipment_picks.c.sku_code, shipment_picks.c.lot_label,
-                  sa.func.sum(shipment_picks.c.quantity))
-        .join(shipments, shipments.c.shipment_id == shipment_picks.c.shipment_id)
-        .join(parcels, parcels.c.parcel_id == shipments.c.parcel_id)
-        .where(_picked(wave_id))
-        .group_by(shipment_picks.c.bin_code, shipment_picks.c.sku_code, shipment_picks.c.lot_label)
-        .order_by(shipment_picks.c.bin_code, shipment_picks.c.sku_code, shipment_picks.c.lot_label)
-    )  # fmt: skip
+    async with hashing_joins(conn):
+        rows = await conn.execute(
+            sa.select(shipment_picks.c.bin_code, shipment_picks.c.sku_code, shipment_picks.c.lot_label,
+                      sa.func.sum(shipment_picks.c.quantity))
+            .join(shipments, shipments.c.shipment_id == shipment_picks.c.shipment_id)
+            .join(parcels, parcels.c.parcel_id == shipments.c.parcel_id)
+            .where(_picked(wave_id))
+            .group_by(shipment_picks.c.bin_code, shipment_picks.c.sku_code, shipment_picks.c.lot_label)
+            .order_by(shipment_picks.c.bin_code, shipment_picks.c.sku_code, shipment_picks.c.lot_label)
+        )  # fmt: skip
     return [PickRow(r[0], r[1], r[2], int(r[3])) for r in rows]
 
 
@@ -97,13 +90,12 @@ async def sort_list(conn: AsyncConnection, wave_id: str) -> list[SortRow]:
     """Each parcel still picked, in print order, with its orders and the units it must hold: one statement
     over the parcels' lines, summed per SKU here (a merged parcel's orders may carry the same SKU). A
     parcel is withdrawn once none of its shipments ships any more, so each one read has lines."""
-    await _whole_wave(conn)
+    async with hashing_joins(conn):
+        found = await conn.execute(_SORTED, {"wave_id": wave_id})
     made: list[SortRow] = []
     # Rows unpacked by position: reading a row's field by name costs about a microsecond, and a big wave's
     # sort list reads tens of thousands.
-    for (print_seq, parcel_id, carrier_code), rows in groupby(
-        await conn.execute(_SORTED, {"wave_id": wave_id}), key=itemgetter(0, 1, 2)
-    ):
+    for (print_seq, parcel_id, carrier_code), rows in groupby(found, key=itemgetter(0, 1, 2)):
         orders: set[str] = set()
         units: dict[str, int] = {}
         for _, _, _, order_id, sku_code, quantity in rows:

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from libs.bulk import any_of, given_columns, insert_rows
+from libs.db import hashing_joins
 from libs.errors import FailedPrecondition, NotFound
 from libs.upsert import insert
 from services.logistics.domain.shipments import (
@@ -295,12 +296,13 @@ _TO_PICK = (
 async def to_pick(conn: AsyncConnection, wave_id: str) -> list[ShipmentToPick]:
     """The closing wave's shipments whose lots the inventory service is asked for: those closing packs
     (``waiting``) or packed (``in_parcel``) and whose lots no earlier attempt recorded, with their lines, in
-    release order. One statement over the lines, so that the calls can go out before the rest is loaded."""
+    release order. One statement over the lines, so that the calls can go out before the rest is loaded.
+    The wave's thousands of shipments came since the tables were last analysed: joined by hashing."""
+    async with hashing_joins(conn):
+        lines = await conn.execute(_TO_PICK, {"wave_id": wave_id})
     return [
         ShipmentToPick(shipment_id, order_id, tuple((sku, int(quantity)) for _, _, sku, quantity in rows))
-        for (shipment_id, order_id), rows in groupby(
-            await conn.execute(_TO_PICK, {"wave_id": wave_id}), key=itemgetter(0, 1)
-        )
+        for (shipment_id, order_id), rows in groupby(lines, key=itemgetter(0, 1))
     ]
 
 
