@@ -142,7 +142,7 @@ parcels = sa.Table(
     sa.Column("zone", sa.Integer, nullable=False, server_default="0"),
     sa.Column("freight_fen", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("freight_saved_fen", sa.BigInteger, nullable=False, server_default="0"),
-    sa.Column("tracking_number", sa.Text, unique=True),
+    sa.Column("tracking_number", sa.Text),
     sa.Column("verified_by", sa.Text, nullable=False, server_default=""),
     sa.Column("verified_at", sa.DateTime(timezone=True)),
     sa.Column("packed_by", sa.Text, nullable=False, server_default=""),
@@ -158,6 +158,13 @@ parcels = sa.Table(
     sa.CheckConstraint(
         "status IN ('picking', 'verifying', 'verified', 'packed', 'dispatched', 'withdrawn')", name="status"
     ),
+)
+# Unique once given: a closing wave's parcels are made without one, and write nothing here.
+sa.Index(
+    "uq_parcels_tracking_number",
+    parcels.c.tracking_number,
+    unique=True,
+    postgresql_where=parcels.c.tracking_number.isnot(None),
 )
 
 # Units scanned per SKU at the verification station (LOG-3).
