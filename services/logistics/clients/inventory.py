@@ -14,7 +14,7 @@ from libs import config, identity
 from libs.errors import NotFound
 from libs.grpc_client import call, open_channel
 from services.logistics.domain.shipments import ShipmentToPick
-from services.logistics.store.shipments import PickedLot
+from services.logistics.store.parcels import Picks
 
 #: Shipments per allocation call: the inventory service's limit (fewer calls spread their fixed statements).
 CHUNK = 2000
@@ -26,7 +26,7 @@ CALLS_IN_FLIGHT = 2
 class Allocation:
     """The inventory service's answer for some shipments: the lots kept for each, or why it refused."""
 
-    picked: dict[str, list[PickedLot]]
+    picked: Picks
     refused: dict[str, str]
 
 
@@ -111,12 +111,21 @@ def _request(chunk: Sequence[ShipmentToPick]) -> pb.AllocatePicksRequest:
 
 
 def _answer(reply: pb.AllocatePicksResponse) -> Allocation:
-    answer = Allocation({}, {})
+    answer = Allocation(Picks(), {})
+    picked = answer.picked
+    # Appended column by column: a call answers for thousands of lots.
+    shipment_ids, sku_codes, lot_ids = picked.shipment_id, picked.sku_code, picked.lot_id
+    bin_codes, lot_labels, quantities = picked.bin_code, picked.lot_label, picked.quantity
     for shipment in reply.shipments:
         if shipment.refusal:
             answer.refused[shipment.shipment_id] = shipment.refusal
-        else:
-            answer.picked[shipment.shipment_id] = [
-                PickedLot(x.sku_code, x.lot_id, x.lot_label, x.bin_code, x.quantity) for x in shipment.lots
-            ]
+            continue
+        shipment_id = shipment.shipment_id
+        for lot in shipment.lots:
+            shipment_ids.append(shipment_id)
+            sku_codes.append(lot.sku_code)
+            lot_ids.append(lot.lot_id)
+            bin_codes.append(lot.bin_code)
+            lot_labels.append(lot.lot_label)
+            quantities.append(lot.quantity)
     return answer

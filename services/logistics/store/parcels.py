@@ -9,12 +9,12 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from libs.bulk import any_of, columns, insert_rows, rows_of
+from libs.bulk import any_of, columns, given_columns, insert_rows, rows_of
 from libs.errors import NotFound
 from libs.upsert import insert
 from services.logistics.domain.shipments import ParcelStatus, PlannedParcel, ShipmentStatus
 from services.logistics.store import shipments as shipment_store
-from services.logistics.store.shipments import PickedLot, StoredShipment
+from services.logistics.store.shipments import StoredShipment
 from services.logistics.store.tables import parcel_scans, parcels, shipment_picks, shipments
 
 
@@ -90,15 +90,25 @@ async def create(conn: AsyncConnection, planned: Sequence[PlannedParcel]) -> Non
         await _drop_empty(conn, [p.parcel_id for p in planned])
 
 
-async def record_picks(conn: AsyncConnection, picked: dict[str, list[PickedLot]]) -> None:
+@dataclass
+class Picks:
+    """Lots kept for shipments, as one list per column of ``shipment_picks``: a close records thousands of
+    them, appended straight from the inventory service's answers and sent to the database as they are."""
+
+    shipment_id: list[str] = field(default_factory=list)
+    sku_code: list[str] = field(default_factory=list)
+    lot_id: list[str] = field(default_factory=list)
+    bin_code: list[str] = field(default_factory=list)
+    lot_label: list[str] = field(default_factory=list)
+    quantity: list[int] = field(default_factory=list)
+
+
+async def record_picks(conn: AsyncConnection, picks: Picks) -> None:
     """The lots the inventory service kept for each shipment (LOG-2, INV-11); kept ones stay as they are."""
-    rows = [
-        (shipment_id, p.sku_code, p.lot_id, p.bin_code, p.lot_label, p.quantity)
-        for shipment_id, lots in picked.items()
-        for p in lots
-    ]
-    if rows:
-        await conn.execute(_ADD_PICKS, columns(_PICK_COLUMNS, rows))
+    if picks.shipment_id:
+        await conn.execute(
+            _ADD_PICKS, given_columns(_PICK_COLUMNS, [getattr(picks, n) for n in _PICK_COLUMNS])
+        )
 
 
 _ASIDE = rows_of(shipments, ("shipment_id", "hold_reason"))
